@@ -1,0 +1,15 @@
+export { databaseUrl, redisUrl, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './env.js'
+export { isolatedSchema, isolatedDatabase, type IsolatedSchema, type IsolatedDatabase } from './postgres.js'
+export { isolatedRedis, deleteKeys, type IsolatedRedis } from './redis.js'
+export {
+  startPostgres, startReplica, PRIVATE_DIR_PREFIX,
+  type PrivatePostgres, type PrivateReplica, type PrivatePostgresOptions
+} from './private-postgres.js'
+export {
+  startRedis, startRedisCluster,
+  type PrivateRedis, type PrivateRedisCluster, type PrivateRedisOptions
+} from './private-redis.js'
+export { freePort, freePortPair } from './ports.js'
+export { waitFor, sleep, isListening, isAlive } from './process.js'
+export { guardExit, type TestContext } from './teardown.js'
+export { uniqueId } from './ids.js'
