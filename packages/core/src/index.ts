@@ -1,0 +1,7 @@
+export { getHub, metric, kHub, type Hub, type HealthCheck, type HealthCheckResult, type CheckRegistration } from './hub.js'
+export {
+  CircuitBreaker, type CircuitBreakerOptions, type CircuitState,
+  DEFAULT_FAILURE_THRESHOLD, DEFAULT_RESET_TIMEOUT_MS, DEFAULT_MAX_RESET_TIMEOUT_MS
+} from './breaker.js'
+export { RedisGuard, findRedis, withTimeout, DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient, type RedisGuardOptions } from './redis.js'
+export * as errors from './errors.js'

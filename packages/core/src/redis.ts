@@ -1,0 +1,77 @@
+import type { FastifyInstance } from 'fastify'
+import type { Cluster, Redis } from 'ioredis'
+import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './breaker.js'
+import { RedisTimeout, RedisUnavailable } from './errors.js'
+
+export type RedisClient = Redis | Cluster
+
+/** @default 250: long enough for a loaded Redis on the same network, short enough that an outage is cheap */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 250
+
+/**
+ * The Redis client a plugin should use: its `redis` option when given (a
+ * client, never closed by the plugin), else the app's `fastify.redis` from
+ * @fastify/redis, else null.
+ */
+export function findRedis (fastify: FastifyInstance, option: RedisClient | undefined): RedisClient | null {
+  if (option) return option
+  const shared = (fastify as unknown as { redis?: RedisClient }).redis
+  return shared ?? null
+}
+
+export interface RedisGuardOptions extends Partial<Omit<CircuitBreakerOptions, 'name'>> {
+  /** shown in errors, logs and metrics, e.g. `session` */
+  name: string
+  /** @default DEFAULT_COMMAND_TIMEOUT_MS */
+  commandTimeoutMs?: number
+}
+
+/**
+ * Bounds every Redis call a plugin makes on the request path: fails at once
+ * when the client is not connected (nothing waits in ioredis's offline queue),
+ * gives up after `commandTimeoutMs`, and opens a circuit after repeated
+ * failures so an outage costs at most one timeout before the plugin's
+ * fallback takes over. Recovery is automatic: a probe goes through after the
+ * back-off and closes the circuit when Redis answers.
+ */
+export class RedisGuard {
+  readonly client: RedisClient
+  readonly breaker: CircuitBreaker
+  readonly commandTimeoutMs: number
+
+  constructor (client: RedisClient, options: RedisGuardOptions) {
+    this.client = client
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
+    if (!(this.commandTimeoutMs > 0)) throw new TypeError('commandTimeoutMs must be > 0')
+    this.breaker = new CircuitBreaker({ ...options, name: options.name })
+  }
+
+  /** True while calls go to Redis (the circuit is not open). */
+  get healthy (): boolean {
+    return this.breaker.state !== 'open'
+  }
+
+  get state (): CircuitState {
+    return this.breaker.state
+  }
+
+  /** Runs `fn(client)` bounded by the timeout and the circuit; rejects with a 503-class error on any Redis trouble. */
+  run<T> (fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    return this.breaker.exec(() => {
+      if (this.client.status !== 'ready') {
+        return Promise.reject(new RedisUnavailable(`client is ${this.client.status}`))
+      }
+      return withTimeout(fn(this.client), this.commandTimeoutMs)
+    })
+  }
+}
+
+/** Rejects with `RedisTimeout` if `promise` has not settled within `ms`; the timer never keeps the process alive. */
+export function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new RedisTimeout(ms)), ms)
+    timer.unref()
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
