@@ -1,0 +1,110 @@
+import fastifyCookie from '@fastify/cookie'
+import fastifyHelmet from '@fastify/helmet'
+import fastifySession from '@fastify/session'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import pg from 'pg'
+import type { Config } from './config.js'
+import type { Db } from './db.js'
+import type { Caches, Deps, SessionControl } from './deps.js'
+import { InsightsModel } from './insights.js'
+import { MarketClient } from './market.js'
+import { authRoutes } from './routes/auth.js'
+import { financeRoutes } from './routes/finance.js'
+import { staticRoutes } from './static.js'
+
+export interface AppOptions {
+  config: Config
+  /** the primary's URL: DATABASE_URL, or the embedded server's */
+  databaseUrl: string
+  logger?: FastifyServerOptions['logger']
+  /** injected for tests: count calls, change latency */
+  market?: MarketClient
+  insights?: InsightsModel
+}
+
+export interface FinanceApp extends FastifyInstance {
+  deps: Deps
+}
+
+/** Builds the app, not listening. Migrations have run already (server.ts). */
+export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
+  const { config } = opts
+  const app = Fastify({
+    logger: opts.logger ?? { level: config.logLevel },
+    trustProxy: config.trustProxy,
+    forceCloseConnections: true
+  })
+
+  await app.register(fastifyHelmet, {
+    contentSecurityPolicy: {
+      directives: {
+        'script-src': ["'self'"],
+        'connect-src': ["'self'"],
+        // plain http is only for a laptop; there, upgrading would break the page
+        'upgrade-insecure-requests': config.env === 'production' ? [] : null
+      }
+    },
+    hsts: config.env === 'production'
+  })
+
+  // interim: a plain pg.Pool until @headroom/pool is wired in
+  const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 25 })
+  app.addHook('onClose', async () => { await pool.end() })
+  const db: Db = {
+    query: (sql, params) => pool.query(sql, params as unknown[]) as never,
+    read: (sql, params) => pool.query(sql, params as unknown[]) as never,
+    async transaction (fn) {
+      const client = await pool.connect()
+      try {
+        await client.query('BEGIN')
+        const result = await fn({ query: (sql, params) => client.query(sql, params as unknown[]) as never })
+        await client.query('COMMIT')
+        return result
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {})
+        throw err
+      } finally {
+        client.release()
+      }
+    }
+  }
+
+  // interim: @fastify/session's memory store until @headroom/session is wired in
+  await app.register(fastifyCookie)
+  await app.register(fastifySession, {
+    secret: config.sessionSecrets,
+    cookieName: 'sid',
+    saveUninitialized: false,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: config.env === 'production', maxAge: 7 * 24 * 3600_000, path: '/' }
+  })
+  const sessions: SessionControl = {
+    async loggedIn () {},
+    async logoutEverywhere (request) {
+      await request.session.destroy()
+      return 1
+    }
+  }
+
+  // interim: no cache until @headroom/cache is wired in
+  const caches: Caches = {
+    summary: (_u, load) => load(),
+    invalidateUser: async () => {},
+    quote: (_s, load) => load(),
+    insights: (_u, load) => load()
+  }
+
+  const deps: Deps = {
+    config,
+    db,
+    caches,
+    sessions,
+    market: opts.market ?? new MarketClient({ latencyMs: config.market.latencyMs, failureRate: config.market.failureRate }),
+    insights: opts.insights ?? new InsightsModel(config.insights.costMs)
+  }
+
+  app.get('/health', async () => ({ status: 'pass' }))
+  await app.register(staticRoutes)
+  await app.register(authRoutes, { deps })
+  await app.register(financeRoutes, { deps })
+  return app
+}

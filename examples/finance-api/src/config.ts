@@ -1,0 +1,174 @@
+/**
+ * Configuration from the environment, validated once at startup. Every
+ * problem names the variable; all problems are reported together so a
+ * deployment is fixed in one round trip, not one variable at a time.
+ */
+
+/** The development secret: usable on a laptop, refused when NODE_ENV=production. */
+export const DEV_SESSION_SECRET = 'finance-api-development-secret-change-me-please'
+
+/** @default 3000 */
+export const DEFAULT_PORT = 3000
+/** @default '127.0.0.1' (only this machine; set HOST=0.0.0.0 behind a load balancer) */
+export const DEFAULT_HOST = '127.0.0.1'
+/** @default 80 */
+export const DEFAULT_MARKET_LATENCY_MS = 80
+/** @default 0.02 */
+export const DEFAULT_MARKET_FAILURE_RATE = 0.02
+/** @default 5 */
+export const DEFAULT_QUOTE_TTL_S = 5
+/** @default 400 */
+export const DEFAULT_INSIGHTS_COST_MS = 400
+/** @default 3600 */
+export const DEFAULT_INSIGHTS_TTL_S = 3600
+/** @default 60 */
+export const DEFAULT_SUMMARY_TTL_S = 60
+/** @default 500 (the seed's limit) */
+export const DEFAULT_RATE_LIMIT_MAX = 500
+/** @default 900000 (15 minutes) */
+export const DEFAULT_RATE_LIMIT_WINDOW_MS = 15 * 60_000
+/** @default 10 */
+export const DEFAULT_LOGIN_LIMIT_MAX = 10
+
+export interface Config {
+  env: 'development' | 'production' | 'test'
+  host: string
+  port: number
+  logLevel: string
+  /** undefined: the embedded PGlite server */
+  databaseUrl: string | undefined
+  replicaUrls: string[]
+  /** undefined: in-memory stores */
+  redisUrl: string | undefined
+  /** persist the embedded database in this directory; undefined: in memory */
+  pgliteDataDir: string | undefined
+  /** newest first: the first signs, all verify */
+  sessionSecrets: string[]
+  trustProxy: boolean
+  market: { latencyMs: number, failureRate: number, quoteTtlS: number }
+  insights: { costMs: number, ttlS: number }
+  summaryTtlS: number
+  rateLimit: { max: number, windowMs: number, loginMax: number }
+  /** bearer token for /metrics; undefined: /metrics served to loopback only */
+  metricsToken: string | undefined
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor (problems: string[]) {
+    super('invalid configuration:\n  - ' + problems.join('\n  - '))
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+export function loadConfig (env: Env = process.env): Config {
+  const problems: string[] = []
+  const str = (name: string): string | undefined => {
+    const v = env[name]
+    return v === undefined || v.trim() === '' ? undefined : v.trim()
+  }
+  const int = (name: string, def: number, min: number, max: number): number => {
+    const raw = str(name)
+    if (raw === undefined) return def
+    const n = Number(raw)
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`)
+      return def
+    }
+    return n
+  }
+  const ratio = (name: string, def: number): number => {
+    const raw = str(name)
+    if (raw === undefined) return def
+    const n = Number(raw)
+    if (!Number.isFinite(n) || n < 0 || n > 1) {
+      problems.push(`${name} must be a number from 0 to 1 (got "${raw}")`)
+      return def
+    }
+    return n
+  }
+  const url = (name: string, raw: string, protocols: string[]): string => {
+    let parsed: URL
+    try {
+      parsed = new URL(raw)
+    } catch {
+      problems.push(`${name} is not a URL (expected ${protocols[0]}//…)`)
+      return raw
+    }
+    if (!protocols.includes(parsed.protocol)) problems.push(`${name} must start with ${protocols.join(' or ')}// (got ${parsed.protocol}//…)`)
+    return raw
+  }
+
+  const nodeEnv = str('NODE_ENV') ?? 'development'
+  if (!['development', 'production', 'test'].includes(nodeEnv)) {
+    problems.push(`NODE_ENV must be development, production or test (got "${nodeEnv}")`)
+  }
+  const production = nodeEnv === 'production'
+
+  const databaseUrlRaw = str('DATABASE_URL')
+  const databaseUrl = databaseUrlRaw === undefined ? undefined : url('DATABASE_URL', databaseUrlRaw, ['postgres:', 'postgresql:'])
+  const replicaUrls = (str('DATABASE_REPLICA_URLS') ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+  replicaUrls.forEach((r, i) => url(`DATABASE_REPLICA_URLS[${i}]`, r, ['postgres:', 'postgresql:']))
+  if (replicaUrls.length > 0 && databaseUrl === undefined) {
+    problems.push('DATABASE_REPLICA_URLS needs DATABASE_URL (replicas of the embedded database do not exist)')
+  }
+  const redisUrlRaw = str('REDIS_URL')
+  const redisUrl = redisUrlRaw === undefined ? undefined : url('REDIS_URL', redisUrlRaw, ['redis:', 'rediss:'])
+
+  const secretsRaw = str('SESSION_SECRET')
+  const sessionSecrets = (secretsRaw ?? DEV_SESSION_SECRET).split(',').map((s) => s.trim()).filter(Boolean)
+  if (sessionSecrets.some((s) => s.length < 32)) {
+    problems.push('SESSION_SECRET must be at least 32 characters (comma-separate several to rotate: newest first)')
+  }
+  if (production && (secretsRaw === undefined || sessionSecrets.includes(DEV_SESSION_SECRET))) {
+    problems.push('SESSION_SECRET must be set to a secret of your own when NODE_ENV=production (the development default is refused)')
+  }
+  const metricsToken = str('METRICS_TOKEN')
+  if (metricsToken !== undefined && metricsToken.length < 16) problems.push('METRICS_TOKEN must be at least 16 characters')
+
+  if (production && databaseUrl === undefined) {
+    problems.push('DATABASE_URL must be set when NODE_ENV=production (the embedded PGlite database is for development)')
+  }
+
+  const trustProxyRaw = str('TRUST_PROXY') ?? 'false'
+  if (!['true', 'false'].includes(trustProxyRaw)) problems.push(`TRUST_PROXY must be true or false (got "${trustProxyRaw}")`)
+
+  const logLevel = str('LOG_LEVEL') ?? 'info'
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${logLevel}")`)
+  }
+
+  const config: Config = {
+    env: nodeEnv as Config['env'],
+    host: str('HOST') ?? DEFAULT_HOST,
+    port: int('PORT', DEFAULT_PORT, 0, 65535),
+    logLevel,
+    databaseUrl,
+    replicaUrls,
+    redisUrl,
+    pgliteDataDir: str('PGLITE_DATA_DIR'),
+    sessionSecrets,
+    trustProxy: trustProxyRaw === 'true',
+    market: {
+      latencyMs: int('MARKET_LATENCY_MS', DEFAULT_MARKET_LATENCY_MS, 0, 60_000),
+      failureRate: ratio('MARKET_FAILURE_RATE', DEFAULT_MARKET_FAILURE_RATE),
+      quoteTtlS: int('QUOTE_TTL_S', DEFAULT_QUOTE_TTL_S, 1, 3600)
+    },
+    insights: {
+      costMs: int('INSIGHTS_COST_MS', DEFAULT_INSIGHTS_COST_MS, 0, 60_000),
+      ttlS: int('INSIGHTS_TTL_S', DEFAULT_INSIGHTS_TTL_S, 1, 86_400)
+    },
+    summaryTtlS: int('SUMMARY_TTL_S', DEFAULT_SUMMARY_TTL_S, 1, 86_400),
+    rateLimit: {
+      max: int('RATE_LIMIT_MAX', DEFAULT_RATE_LIMIT_MAX, 1, 10_000_000),
+      windowMs: int('RATE_LIMIT_WINDOW_MS', DEFAULT_RATE_LIMIT_WINDOW_MS, 1000, 86_400_000),
+      loginMax: int('LOGIN_RATE_LIMIT_MAX', DEFAULT_LOGIN_LIMIT_MAX, 1, 10_000)
+    },
+    metricsToken
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}

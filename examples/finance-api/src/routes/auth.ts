@@ -1,0 +1,109 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { newCsrfToken, requireCsrf, userOf } from '../auth.js'
+import type { Deps } from '../deps.js'
+import { BadCredentials, EmailTaken, Unauthenticated } from '../errors.js'
+import { dummyHash, hashPassword, verifyPassword } from '../passwords.js'
+import { createUser, EmailTakenError, findCredentials, findUser, type User } from '../repo.js'
+
+const email = { type: 'string', format: 'email', maxLength: 254 } as const
+const password = { type: 'string', minLength: 8, maxLength: 200 } as const
+
+const userSchema = {
+  type: 'object',
+  properties: { id: { type: 'string' }, email: { type: 'string' }, name: { type: 'string' }, createdAt: { type: 'string' } }
+} as const
+const sessionReply = {
+  type: 'object',
+  properties: { user: userSchema, csrfToken: { type: 'string' } }
+} as const
+
+/** Routes that take credentials get the strict login policy (few attempts per minute per client). */
+export interface AuthRouteOptions {
+  deps: Deps
+  /** route config for signup and login (the rate-limit policy) */
+  credentialRouteConfig?: Record<string, unknown>
+}
+
+export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { deps, credentialRouteConfig = {} }) => {
+  const { db, sessions } = deps
+
+  /** A new session id on every login: an id planted before login (fixation) is worthless after. */
+  async function startSession (request: FastifyRequest, user: User) {
+    await request.session.regenerate()
+    const csrfToken = newCsrfToken()
+    request.session.userId = user.id
+    request.session.csrfToken = csrfToken
+    await sessions.loggedIn(request, user.id)
+    return { user, csrfToken }
+  }
+
+  app.post<{ Body: { email: string, password: string, name: string } }>('/api/auth/signup', {
+    config: credentialRouteConfig,
+    schema: {
+      body: {
+        type: 'object',
+        required: ['email', 'password', 'name'],
+        additionalProperties: false,
+        properties: { email, password, name: { type: 'string', minLength: 1, maxLength: 100 } }
+      },
+      response: { 201: sessionReply }
+    }
+  }, async (request, reply) => {
+    const { email, password, name } = request.body
+    const passwordHash = await hashPassword(password)
+    let user: User
+    try {
+      user = await createUser(db, { email, name: name.trim(), passwordHash })
+    } catch (err) {
+      if (err instanceof EmailTakenError) throw new EmailTaken()
+      throw err
+    }
+    reply.code(201)
+    return startSession(request, user)
+  })
+
+  app.post<{ Body: { email: string, password: string } }>('/api/auth/login', {
+    config: credentialRouteConfig,
+    schema: {
+      body: {
+        type: 'object',
+        required: ['email', 'password'],
+        additionalProperties: false,
+        properties: { email: { type: 'string', maxLength: 254 }, password: { type: 'string', maxLength: 200 } }
+      },
+      response: { 200: sessionReply }
+    }
+  }, async (request) => {
+    const found = await findCredentials(db, request.body.email)
+    // same work whether or not the email exists: no user enumeration by timing
+    const ok = await verifyPassword(request.body.password, found?.passwordHash ?? await dummyHash())
+    if (!found || !ok) throw new BadCredentials()
+    const { passwordHash: _, ...user } = found
+    return startSession(request, user)
+  })
+
+  app.get('/api/auth/me', { schema: { response: { 200: sessionReply } } }, async (request) => {
+    const user = await findUser(db, userOf(request))
+    if (!user) {
+      // the user was deleted while the session lived
+      await request.session.destroy()
+      throw new Unauthenticated()
+    }
+    request.session.csrfToken ??= newCsrfToken()
+    return { user, csrfToken: request.session.csrfToken }
+  })
+
+  app.post('/api/auth/logout', { preHandler: requireCsrf }, async (request, reply) => {
+    await request.session.destroy()
+    reply.code(204)
+  })
+
+  app.post('/api/auth/logout-everywhere', {
+    preHandler: requireCsrf,
+    schema: { response: { 200: { type: 'object', properties: { sessionsEnded: { type: 'integer' } } } } }
+  }, async (request) => {
+    const userId = userOf(request)
+    const sessionsEnded = await sessions.logoutEverywhere(request, userId)
+    return { sessionsEnded }
+  })
+}

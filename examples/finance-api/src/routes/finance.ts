@@ -1,0 +1,139 @@
+import type { FastifyPluginAsync } from 'fastify'
+import { requireCsrf, userOf } from '../auth.js'
+import type { Deps } from '../deps.js'
+import { AccountNotFound, BadCursor, QuotesUnavailable, UnknownSymbol } from '../errors.js'
+import { SYMBOLS, type Quote } from '../market.js'
+import {
+  ACCOUNT_KINDS, createAccount, createTransaction, decodeCursor, insightInput, listAccounts, listTransactions,
+  portfolioSummary, type AccountKind
+} from '../repo.js'
+
+const account = {
+  type: 'object',
+  properties: { id: { type: 'string' }, name: { type: 'string' }, kind: { type: 'string' }, currency: { type: 'string' } }
+} as const
+const transaction = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    accountId: { type: 'string' },
+    amountCents: { type: 'integer' },
+    category: { type: 'string' },
+    description: { type: 'string' },
+    occurredAt: { type: 'string', format: 'date-time' }
+  }
+} as const
+
+/** The user's financial data: every query is scoped by the session's user id, never by an id from the request alone. */
+export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig?: Record<string, unknown> }> = async (app, { deps, insightsRouteConfig = {} }) => {
+  const { db, caches, market, insights } = deps
+
+  app.get('/api/accounts', { schema: { response: { 200: { type: 'object', properties: { items: { type: 'array', items: account } } } } } },
+    async (request) => ({ items: await listAccounts(db, userOf(request)) }))
+
+  app.post<{ Body: { name: string, kind: AccountKind } }>('/api/accounts', {
+    preHandler: requireCsrf,
+    schema: {
+      body: {
+        type: 'object',
+        required: ['name', 'kind'],
+        additionalProperties: false,
+        properties: { name: { type: 'string', minLength: 1, maxLength: 100 }, kind: { type: 'string', enum: ACCOUNT_KINDS } }
+      },
+      response: { 201: account }
+    }
+  }, async (request, reply) => {
+    const userId = userOf(request)
+    const created = await createAccount(db, userId, request.body)
+    await caches.invalidateUser(userId)
+    reply.code(201)
+    return created
+  })
+
+  app.get<{ Querystring: { limit: number, cursor?: string } }>('/api/transactions', {
+    schema: {
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 }, cursor: { type: 'string', maxLength: 200 } }
+      },
+      response: { 200: { type: 'object', properties: { items: { type: 'array', items: transaction }, next: { type: ['string', 'null'] } } } }
+    }
+  }, async (request) => {
+    const userId = userOf(request)
+    let cursor
+    if (request.query.cursor !== undefined) {
+      cursor = decodeCursor(request.query.cursor)
+      if (!cursor) throw new BadCursor()
+    }
+    return listTransactions(db, userId, { limit: request.query.limit, cursor })
+  })
+
+  app.post<{ Body: { accountId: string, amountCents: number, category: string, description?: string, occurredAt?: string } }>('/api/transactions', {
+    preHandler: requireCsrf,
+    schema: {
+      body: {
+        type: 'object',
+        required: ['accountId', 'amountCents', 'category'],
+        additionalProperties: false,
+        properties: {
+          accountId: { type: 'string', pattern: '^[0-9]{1,18}$' },
+          // ±10 million in cents: a typo guard, not a business rule
+          amountCents: { type: 'integer', minimum: -1_000_000_000, maximum: 1_000_000_000, not: { const: 0 } },
+          category: { type: 'string', minLength: 1, maxLength: 50 },
+          description: { type: 'string', maxLength: 200 },
+          occurredAt: { type: 'string', format: 'date-time' }
+        }
+      },
+      response: { 201: transaction }
+    }
+  }, async (request, reply) => {
+    const userId = userOf(request)
+    const body = request.body
+    const created = await createTransaction(db, userId, {
+      accountId: body.accountId,
+      amountCents: body.amountCents,
+      category: body.category.trim().toLowerCase(),
+      description: body.description ?? '',
+      occurredAt: body.occurredAt ?? new Date().toISOString()
+    })
+    if (!created) throw new AccountNotFound(body.accountId)
+    // before answering: the client's next summary read must already see this write
+    await caches.invalidateUser(userId)
+    reply.code(201)
+    return created
+  })
+
+  app.get('/api/summary', async (request, reply) => {
+    const userId = userOf(request)
+    reply.header('cache-control', 'private, no-store')
+    return caches.summary(userId, () => portfolioSummary(db, userId))
+  })
+
+  app.get('/api/insights', { config: insightsRouteConfig }, async (request, reply) => {
+    const userId = userOf(request)
+    reply.header('cache-control', 'private, no-store')
+    return caches.insights(userId, async () => insights.generate(await insightInput(db, userId)))
+  })
+
+  const known = new Set<string>(SYMBOLS)
+  app.get<{ Querystring: { symbols?: string } }>('/api/quotes', {
+    schema: { querystring: { type: 'object', properties: { symbols: { type: 'string', maxLength: 200 } } } }
+  }, async (request, reply) => {
+    userOf(request)
+    const symbols = request.query.symbols
+      ? [...new Set(request.query.symbols.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean))]
+      : SYMBOLS.slice(0, 5)
+    const unknown = symbols.find((s) => !known.has(s))
+    if (unknown !== undefined) throw new UnknownSymbol(unknown.slice(0, 12), SYMBOLS.join(', '))
+    const settled = await Promise.allSettled(symbols.map((s) => caches.quote(s, () => market.quote(s))))
+    const quotes: Quote[] = []
+    const unavailable: string[] = []
+    settled.forEach((r, i) => r.status === 'fulfilled' ? quotes.push(r.value) : unavailable.push(symbols[i]!))
+    if (quotes.length === 0) {
+      reply.header('retry-after', '5')
+      throw new QuotesUnavailable()
+    }
+    return { quotes, unavailable }
+  })
+}

@@ -1,0 +1,59 @@
+import { pathToFileURL } from 'node:url'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js'
+import { migrate } from './migrate.js'
+
+export interface Running {
+  url: string
+  close (): Promise<void>
+}
+
+/**
+ * Everything `pnpm start` does, callable from tests and the load scenario:
+ * the embedded database when DATABASE_URL is absent, migrations, the app,
+ * listen.
+ */
+export async function start (config: Config): Promise<Running> {
+  let embedded: EmbeddedPostgres | undefined
+  const databaseUrl = config.databaseUrl ?? (embedded = await startEmbeddedPostgres({ dataDir: config.pgliteDataDir })).url
+  try {
+    await migrate(databaseUrl)
+    const app = await buildApp({ config, databaseUrl })
+    if (embedded) {
+      app.addHook('onClose', async () => { await embedded?.close() })
+      app.log.info(`embedded mode: PGlite on ${embedded.url.replace(/^postgres:\/\/[^@]*@/, '')} (${config.pgliteDataDir ? `data in ${config.pgliteDataDir}` : 'in memory, gone at exit'}) and in-memory sessions, rate limits and cache, one instance only; set DATABASE_URL (and DATABASE_REPLICA_URLS) and REDIS_URL to use real servers`)
+    }
+    const url = await app.listen({ host: config.host, port: config.port })
+    return { url, close: () => app.close() }
+  } catch (err) {
+    await embedded?.close()
+    throw err
+  }
+}
+
+async function main () {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message)
+      process.exit(1)
+    }
+    throw err
+  }
+  const running = await start(config)
+  let closing = false
+  const stop = () => {
+    if (closing) process.exit(1)
+    closing = true
+    running.close().then(() => process.exit(0), () => process.exit(1))
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await main()
+}

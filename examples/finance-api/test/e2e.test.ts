@@ -1,0 +1,108 @@
+import { isolatedSchema, type TestContext } from '@headroom/testing'
+import t from 'tap'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { migrate } from '../src/migrate.js'
+import { Client } from './helpers.js'
+
+async function app (t: TestContext) {
+  const { url } = await isolatedSchema(t)
+  await migrate(url)
+  const config = loadConfig({ DATABASE_URL: url, LOG_LEVEL: 'silent', MARKET_LATENCY_MS: '0', INSIGHTS_COST_MS: '0' })
+  const app = await buildApp({ config, databaseUrl: url })
+  t.teardown(() => app.close())
+  await app.ready()
+  return app
+}
+
+t.test('signup → login → transactions → the summary reflects them at once → logout; another user never sees them', async (t) => {
+  const server = await app(t)
+  const ada = new Client(server)
+  t.equal((await ada.signup('ada@example.com', 'ada password 1', 'Ada')).status, 201)
+  const anonymous = new Client(server)
+  const before = ada.cookie
+  t.equal((await ada.login('ada@example.com', 'ada password 1')).status, 200)
+  t.not(ada.cookie, before, 'the session id changes on login')
+  t.equal((await anonymous.login('ada@example.com', 'wrong password')).status, 401)
+
+  const accounts = (await ada.get('/api/accounts')).body.items
+  const checking = accounts[0].id
+  const first = await ada.get('/api/summary')
+  t.equal(first.body.netWorthCents, 0)
+
+  for (const [amountCents, category] of [[300000, 'salary'], [-4550, 'groceries'], [-120000, 'rent']] as const) {
+    const res = await ada.post('/api/transactions', { accountId: checking, amountCents, category, description: 'x' })
+    t.equal(res.status, 201, `created ${category}`)
+    // read right after each write: a cached summary would be one write behind
+    const s = await ada.get('/api/summary')
+    t.equal(s.body.accounts[0].transactions, [300000, -4550, -120000].indexOf(amountCents) + 1)
+  }
+  const summary = (await ada.get('/api/summary')).body
+  t.equal(summary.netWorthCents, 300000 - 4550 - 120000)
+  t.equal(summary.last30Days.spentCents, 124550)
+  t.same(summary.last30Days.byCategory.map((c: { category: string }) => c.category), ['rent', 'groceries'])
+
+  // another user: own empty world, and Ada's account cannot be written to
+  const bob = new Client(server)
+  await bob.signup('bob@example.com', 'bob password 1', 'Bob')
+  t.equal((await bob.get('/api/summary')).body.netWorthCents, 0)
+  t.same((await bob.get('/api/transactions')).body.items, [])
+  const steal = await bob.post('/api/transactions', { accountId: checking, amountCents: -1, category: 'theft' })
+  t.equal(steal.status, 404, 'another user\'s account is not found')
+  t.equal((await ada.get('/api/summary')).body.netWorthCents, 300000 - 4550 - 120000)
+
+  // writes need the CSRF token; a wrong one is refused
+  const token = ada.csrfToken
+  ada.csrfToken = 'forged'
+  t.equal((await ada.post('/api/transactions', { accountId: checking, amountCents: -1, category: 'x' })).status, 403)
+  ada.csrfToken = token
+
+  const cookie = ada.cookie
+  t.equal((await ada.post('/api/auth/logout')).status, 204)
+  ada.cookie = cookie
+  t.equal((await ada.get('/api/summary')).status, 401, 'the old cookie is dead after logout')
+})
+
+t.test('keyset pagination walks every transaction once, newest first', async (t) => {
+  const server = await app(t)
+  const c = new Client(server)
+  await c.signup('pager@example.com', 'pager password')
+  const account = (await c.get('/api/accounts')).body.items[0].id
+  const base = Date.parse('2026-01-01T00:00:00Z')
+  for (let i = 0; i < 25; i++) {
+    // pairs share a timestamp: the id breaks the tie
+    const occurredAt = new Date(base + Math.floor(i / 2) * 60_000).toISOString()
+    await c.post('/api/transactions', { accountId: account, amountCents: -(i + 1), category: 'misc', occurredAt })
+  }
+  const seen: string[] = []
+  let cursor: string | null = null
+  let pages = 0
+  do {
+    const res: { body: { items: Array<{ id: string }>, next: string | null } } = await c.get(`/api/transactions?limit=7${cursor ? `&cursor=${cursor}` : ''}`)
+    if (!res.body.items) t.fail(JSON.stringify(res.body))
+    seen.push(...res.body.items.map((x) => x.id))
+    cursor = res.body.next
+    pages++
+  } while (cursor)
+  t.equal(pages, 4)
+  t.equal(seen.length, 25)
+  t.equal(new Set(seen).size, 25, 'no row twice')
+  t.equal((await c.get('/api/transactions?cursor=garbage')).status, 400)
+  t.equal((await c.get('/api/transactions?limit=1000')).status, 400)
+})
+
+t.test('bad input is a 4xx with a message, never a 500', async (t) => {
+  const server = await app(t)
+  const c = new Client(server)
+  t.equal((await c.signup('not-an-email', 'long enough')).status, 400)
+  t.equal((await c.signup('short@example.com', 'short')).status, 400)
+  await c.signup('dup@example.com', 'long enough 1')
+  const dup = await new Client(server).signup('DUP@example.com', 'long enough 2')
+  t.equal(dup.status, 409)
+  t.equal(dup.body.code, 'FINANCE_EMAIL_TAKEN')
+  const account = (await c.get('/api/accounts')).body.items[0].id
+  t.equal((await c.post('/api/transactions', { accountId: account, amountCents: 1.5, category: 'x' })).status, 400)
+  t.equal((await c.post('/api/transactions', { accountId: 'abc', amountCents: 1, category: 'x' })).status, 400)
+  t.equal((await c.post('/api/transactions', { accountId: '999999', amountCents: 1, category: 'x' })).status, 404)
+  t.equal((await c.get('/api/quotes?symbols=NOPE')).status, 400)
+})

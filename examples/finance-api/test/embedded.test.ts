@@ -1,0 +1,30 @@
+import t from 'tap'
+import { loadConfig } from '../src/config.js'
+import { start } from '../src/server.js'
+import { Client } from './helpers.js'
+
+t.test('with no DATABASE_URL and no REDIS_URL the server boots on PGlite and serves signup, login and the summary', async (t) => {
+  // exactly what `pnpm start` sees on a fresh machine, but a free port
+  const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent' })
+  t.equal(config.databaseUrl, undefined)
+  t.equal(config.redisUrl, undefined)
+  const running = await start(config)
+  t.teardown(() => running.close())
+
+  const visitor = new Client(running.url)
+  const signup = await visitor.signup('newcomer@example.com', 'a long password')
+  t.equal(signup.status, 201, 'signed up')
+
+  const client = new Client(running.url)
+  t.equal((await client.get('/api/summary')).status, 401, 'no summary before login')
+  const login = await client.login('newcomer@example.com', 'a long password')
+  t.equal(login.status, 200)
+  const summary = await client.get('/api/summary')
+  t.equal(summary.status, 200)
+  t.equal(summary.body.accounts.length, 1, 'signup opened a checking account')
+  t.equal(summary.body.netWorthCents, 0)
+
+  const tx = await client.post('/api/transactions', { accountId: summary.body.accounts[0].id, amountCents: 250000, category: 'salary' })
+  t.equal(tx.status, 201)
+  t.equal((await client.get('/api/summary')).body.netWorthCents, 250000)
+})
