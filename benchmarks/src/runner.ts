@@ -7,7 +7,7 @@ import type {
   RunContext, Scenario, ScenarioResult, Timing, VariantResult
 } from './types.js'
 
-export const QUICK: Timing = { duration: 2, warmup: 1, rounds: 3 }
+export const QUICK: Timing = { duration: 1.5, warmup: 1, rounds: 5 }
 export const FULL: Timing = { duration: 10, warmup: 3, rounds: 5 }
 
 interface Round { rps: number, p50: number, p99: number, errors: number, non2xx: number }
