@@ -7,6 +7,8 @@
 /** The development secret: usable on a laptop, refused when NODE_ENV=production. */
 export const DEV_SESSION_SECRET = 'finance-api-development-secret-change-me-please'
 
+/** @default 'finance:' */
+export const DEFAULT_REDIS_KEY_PREFIX = 'finance:'
 /** @default 3000 */
 export const DEFAULT_PORT = 3000
 /** @default '127.0.0.1' (only this machine; set HOST=0.0.0.0 behind a load balancer) */
@@ -40,6 +42,8 @@ export interface Config {
   replicaUrls: string[]
   /** undefined: in-memory stores */
   redisUrl: string | undefined
+  /** every Redis key this app writes starts with it (several apps, or test runs, can share one Redis) */
+  redisKeyPrefix: string
   /** persist the embedded database in this directory; undefined: in memory */
   pgliteDataDir: string | undefined
   /** newest first: the first signs, all verify */
@@ -149,6 +153,7 @@ export function loadConfig (env: Env = process.env): Config {
     databaseUrl,
     replicaUrls,
     redisUrl,
+    redisKeyPrefix: str('REDIS_KEY_PREFIX') ?? DEFAULT_REDIS_KEY_PREFIX,
     pgliteDataDir: str('PGLITE_DATA_DIR'),
     sessionSecrets,
     trustProxy: trustProxyRaw === 'true',

@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url'
-import { buildApp } from './app.js'
+import type { FastifyInstance } from 'fastify'
+import { buildApp, type AppOptions } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js'
 import { migrate } from './migrate.js'
@@ -10,24 +11,36 @@ export interface Running {
 }
 
 /**
- * Everything `pnpm start` does, callable from tests and the load scenario:
- * the embedded database when DATABASE_URL is absent, migrations, the app,
- * listen.
+ * Everything `pnpm start` does before listening, callable from tests and the
+ * load scenario: the embedded database when DATABASE_URL is absent (closed
+ * with the app), migrations, the app.
  */
-export async function start (config: Config): Promise<Running> {
+export async function createApp (config: Config, overrides: Omit<AppOptions, 'config' | 'databaseUrl'> = {}): Promise<FastifyInstance> {
   let embedded: EmbeddedPostgres | undefined
   const databaseUrl = config.databaseUrl ?? (embedded = await startEmbeddedPostgres({ dataDir: config.pgliteDataDir })).url
   try {
     await migrate(databaseUrl)
-    const app = await buildApp({ config, databaseUrl })
+    const app = await buildApp({ ...overrides, config, databaseUrl })
     if (embedded) {
-      app.addHook('onClose', async () => { await embedded?.close() })
+      const db = embedded
+      app.addHook('onClose', async () => { await db.close() })
       app.log.info(`embedded mode: PGlite on ${embedded.url.replace(/^postgres:\/\/[^@]*@/, '')} (${config.pgliteDataDir ? `data in ${config.pgliteDataDir}` : 'in memory, gone at exit'}) and in-memory sessions, rate limits and cache, one instance only; set DATABASE_URL (and DATABASE_REPLICA_URLS) and REDIS_URL to use real servers`)
     }
+    return app
+  } catch (err) {
+    await embedded?.close()
+    throw err
+  }
+}
+
+/** createApp, then listen on HOST:PORT. */
+export async function start (config: Config): Promise<Running> {
+  const app = await createApp(config)
+  try {
     const url = await app.listen({ host: config.host, port: config.port })
     return { url, close: () => app.close() }
   } catch (err) {
-    await embedded?.close()
+    await app.close()
     throw err
   }
 }
