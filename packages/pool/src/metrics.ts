@@ -1,0 +1,126 @@
+import { metric } from '@headroom/core'
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+
+/** what a pool reports to the gauges, read at scrape time */
+export interface PoolStats {
+  readonly label: string
+  stats (): { total: number, idle: number, waiting: number }
+}
+
+export interface ReplicaStats {
+  readonly label: string
+  replicaState (): { up: boolean, lagMs: number | null }
+}
+
+const kSources = Symbol('headroom.pool.sources')
+type WithSources<T> = Gauge & { [kSources]: Set<T> }
+
+function sourced<T> (gauge: Gauge): WithSources<T> {
+  const g = gauge as WithSources<T>
+  g[kSources] ??= new Set<T>()
+  return g
+}
+
+export interface Metrics {
+  acquireWait: Histogram<'pool'>
+  queryDuration: Histogram<'target' | 'name' | 'outcome'>
+  errors: Counter<'pool' | 'kind'>
+  leaks: Counter<'pool'>
+  reads: Counter<'target' | 'reason'>
+  ejections: Counter<'pool' | 'reason'>
+  /** starts reporting `source` in the gauges; the returned function stops it */
+  track (source: PoolStats): () => void
+  trackReplica (source: ReplicaStats): () => void
+}
+
+export function createMetrics (registry: Registry): Metrics {
+  const connections = sourced<PoolStats>(metric(registry, 'headroom_pool_connections', (registers) => new Gauge({
+    name: 'headroom_pool_connections',
+    help: 'Connections of each PostgreSQL pool: total open, idle, and queries waiting for one',
+    labelNames: ['pool', 'state'],
+    registers,
+    collect () {
+      this.reset()
+      for (const source of (this as WithSources<PoolStats>)[kSources]) {
+        const s = source.stats()
+        this.set({ pool: source.label, state: 'total' }, s.total)
+        this.set({ pool: source.label, state: 'idle' }, s.idle)
+        this.set({ pool: source.label, state: 'waiting' }, s.waiting)
+      }
+    }
+  })))
+  const replicaUp = sourced<ReplicaStats>(metric(registry, 'headroom_pool_replica_up', (registers) => new Gauge({
+    name: 'headroom_pool_replica_up',
+    help: '1 while a replica takes reads, 0 while it is ejected (down or lagging)',
+    labelNames: ['pool'],
+    registers,
+    collect () {
+      this.reset()
+      for (const source of (this as WithSources<ReplicaStats>)[kSources]) this.set({ pool: source.label }, source.replicaState().up ? 1 : 0)
+    }
+  })))
+  const replicaLag = sourced<ReplicaStats>(metric(registry, 'headroom_pool_replica_lag_seconds', (registers) => new Gauge({
+    name: 'headroom_pool_replica_lag_seconds',
+    help: 'Replication lag of each replica at its last health check',
+    labelNames: ['pool'],
+    registers,
+    collect () {
+      this.reset()
+      for (const source of (this as WithSources<ReplicaStats>)[kSources]) {
+        const { lagMs } = source.replicaState()
+        if (lagMs !== null) this.set({ pool: source.label }, lagMs / 1000)
+      }
+    }
+  })))
+  // replicaUp and replicaLag share one source set: they report the same replicas
+  replicaLag[kSources] = replicaUp[kSources]
+
+  return {
+    acquireWait: metric(registry, 'headroom_pool_acquire_wait_seconds', (registers) => new Histogram({
+      name: 'headroom_pool_acquire_wait_seconds',
+      help: 'Time a query waited for a connection (queue and connect included)',
+      labelNames: ['pool'],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers
+    })),
+    queryDuration: metric(registry, 'headroom_pool_query_duration_seconds', (registers) => new Histogram({
+      name: 'headroom_pool_query_duration_seconds',
+      help: 'Query duration by target (primary/replica), query name or normalised statement, and outcome',
+      labelNames: ['target', 'name', 'outcome'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers
+    })),
+    errors: metric(registry, 'headroom_pool_errors_total', (registers) => new Counter({
+      name: 'headroom_pool_errors_total',
+      help: 'Pool errors by kind: connection_lost, evicted, exhausted, acquire_timeout, unavailable, statement_timeout',
+      labelNames: ['pool', 'kind'],
+      registers
+    })),
+    leaks: metric(registry, 'headroom_pool_leaks_total', (registers) => new Counter({
+      name: 'headroom_pool_leaks_total',
+      help: 'Clients held longer than leakDetectionMs',
+      labelNames: ['pool'],
+      registers
+    })),
+    reads: metric(registry, 'headroom_pool_reads_total', (registers) => new Counter({
+      name: 'headroom_pool_reads_total',
+      help: 'Reads by where they ran and why: replica, or primary because no replica was healthy, fresh enough, or one failed',
+      labelNames: ['target', 'reason'],
+      registers
+    })),
+    ejections: metric(registry, 'headroom_pool_replica_ejections_total', (registers) => new Counter({
+      name: 'headroom_pool_replica_ejections_total',
+      help: 'Replicas taken out of the read rotation, by reason (error, lag)',
+      labelNames: ['pool', 'reason'],
+      registers
+    })),
+    track (source) {
+      connections[kSources].add(source)
+      return () => { connections[kSources].delete(source) }
+    },
+    trackReplica (source) {
+      replicaUp[kSources].add(source)
+      return () => { replicaUp[kSources].delete(source) }
+    }
+  }
+}

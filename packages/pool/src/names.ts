@@ -1,0 +1,40 @@
+/**
+ * Query labels for the metrics: the name the caller gave, else the statement
+ * with its literals replaced by `?`, whitespace collapsed and cut to 80
+ * characters. At most `maxNames` distinct labels; the rest are `other`, so a
+ * statement built by string concatenation cannot blow up the registry.
+ */
+export class QueryNames {
+  private readonly byText = new Map<string, string>()
+  private readonly labels = new Set<string>()
+
+  constructor (private readonly maxNames: number) {}
+
+  label (text: string, name?: string): string {
+    if (name !== undefined) return this.admit(name.slice(0, 80))
+    const cached = this.byText.get(text)
+    if (cached !== undefined) return cached
+    const label = this.admit(normalizeStatement(text))
+    // statements are usually constants; the cap keeps concatenated ones from growing the cache
+    if (this.byText.size < this.maxNames * 10) this.byText.set(text, label)
+    return label
+  }
+
+  private admit (label: string): string {
+    if (this.labels.has(label)) return label
+    if (this.labels.size >= this.maxNames) return 'other'
+    this.labels.add(label)
+    return label
+  }
+}
+
+export function normalizeStatement (text: string): string {
+  return text
+    .replace(/--[^\n]*/g, ' ')
+    .replace(/\/\*[\s\S]*?\*\//g, ' ')
+    .replace(/'(?:[^']|'')*'/g, '?')
+    .replace(/(?<![$\w])\d+(?:\.\d+)?\b/g, '?')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, 80)
+}

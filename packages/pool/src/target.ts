@@ -1,0 +1,338 @@
+import { performance } from 'node:perf_hooks'
+import type { FastifyBaseLogger } from 'fastify'
+import pg from 'pg'
+import { describe, errorCode, isConnectionError, QUERY_CANCELED } from './classify.js'
+import { AcquireTimeout, Closing, PoolExhausted, StatementTimeout, Unavailable, withRetryAfter } from './errors.js'
+import type { Metrics, PoolStats } from './metrics.js'
+import type { QueryNames } from './names.js'
+import type { NormalizedOptions } from './options.js'
+
+export interface TargetContext {
+  options: NormalizedOptions
+  log: FastifyBaseLogger
+  metrics: Metrics
+  names: QueryNames
+}
+
+interface Waiter {
+  resolve: () => void
+  reject: (err: Error) => void
+  timer: NodeJS.Timeout
+}
+
+interface Held {
+  timer: NodeJS.Timeout | undefined
+}
+
+const ACQUIRE_TIMEOUT_MESSAGES = ['timeout exceeded when trying to connect', 'Connection terminated due to connection timeout']
+
+/**
+ * One server: a pg.Pool behind a bounded, deadline-aware wait queue.
+ *
+ * pg-pool's own queue (`_pendingQueue`) has no bound, and its
+ * `connectionTimeoutMillis` restarts when a queued request moves on to open a
+ * connection. So at most `max` requests at a time get past this gate to
+ * `pool.connect()` (which then never queues them); up to `maxWaiting` wait
+ * here for a permit; everyone else fails at once. A request that waited gets
+ * only what is left of `acquireTimeoutMs` for the connect.
+ */
+export class Target implements PoolStats {
+  readonly pool: pg.Pool
+  private permits: number
+  private readonly waiters: Waiter[] = []
+  private readonly held = new Map<pg.PoolClient, Held>()
+  private active = 0
+  private onIdle: (() => void) | null = null
+  private closing = false
+  private readonly acquireWait
+  private readonly durations = new Map<string, { observe (v: number): void }>()
+
+  constructor (readonly label: string, readonly kind: 'primary' | 'replica', config: pg.ClientConfig, size: { min: number, max: number }, private readonly ctx: TargetContext) {
+    const o = ctx.options
+    this.permits = size.max
+    this.acquireWait = ctx.metrics.acquireWait.labels(label)
+    const lifetimeMs = o.maxLifetimeMs
+    const pool: pg.Pool = new pg.Pool({
+      keepAlive: true,
+      application_name: o.applicationName,
+      ...config,
+      // server-side, so the backend stops working too (a client-side timeout leaves it running, node-postgres#1954)
+      ...(o.statementTimeoutMs > 0 ? { statement_timeout: o.statementTimeoutMs } : {}),
+      ...(o.idleInTransactionTimeoutMs > 0 ? { idle_in_transaction_session_timeout: o.idleInTransactionTimeoutMs } : {}),
+      min: size.min,
+      max: size.max,
+      idleTimeoutMillis: o.idleTimeoutMs,
+      connectionTimeoutMillis: o.acquireTimeoutMs,
+      onConnect: (client) => {
+        client.on('error', (err) => this.connectionLost(err))
+        // pg-pool reads maxLifetimeSeconds once per new client, right after this hook:
+        // setting it here gives each connection its own jittered lifetime
+        if (lifetimeMs > 0) pool.options.maxLifetimeSeconds = lifetimeMs * (1 - o.lifetimeJitter * Math.random()) / 1000
+      }
+    })
+    // the client listener above already logged and counted it; without a listener here pg-pool's emit would crash the process
+    pool.on('error', () => {})
+    // pg-pool's min only stops idle clients from being closed; it never reopens
+    // them. Top the pool up to min after a lost or expired connection so the
+    // next burst does not pay for connects.
+    pool.on('remove', () => { if (!this.closing) this.topUp() })
+    this.pool = pool
+  }
+
+  private toppingUp = false
+
+  private topUp (): void {
+    if (this.toppingUp) return
+    this.toppingUp = true
+    // pool.connect() hands out idle clients before it opens new ones: ask for
+    // the idle ones too, so `missing` new connections get opened
+    setImmediate(() => {
+      const missing = (this.pool.options.min ?? 0) - this.pool.totalCount
+      const n = missing > 0 ? missing + this.pool.idleCount : 0
+      Promise.allSettled(Array.from({ length: n }, () => this.pool.connect()))
+        .then((clients) => { for (const c of clients) if (c.status === 'fulfilled') c.value.release() })
+        .finally(() => {
+          this.toppingUp = false
+          if (!this.closing && this.pool.totalCount < (this.pool.options.min ?? 0) && n > 0 && missing > 0) this.topUpLater()
+        })
+        .catch(() => {})
+    }).unref()
+  }
+
+  private topUpLater (): void {
+    // something removed clients while we were opening some; or the server refused them: try again in a second, not in a tight loop
+    setTimeout(() => { if (!this.closing) this.topUp() }, 1000).unref()
+  }
+
+  stats (): { total: number, idle: number, waiting: number } {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.waiters.length + this.pool.waitingCount }
+  }
+
+  get waiting (): number {
+    return this.waiters.length
+  }
+
+  private connectionLost (err: Error): void {
+    this.ctx.metrics.errors.inc({ pool: this.label, kind: 'connection_lost' })
+    this.ctx.log.warn({ pool: this.label, reason: describe(err) }, 'PostgreSQL connection lost; the pool replaces it')
+  }
+
+  private fail<E extends Error> (kind: string, err: E): E {
+    this.ctx.metrics.errors.inc({ pool: this.label, kind })
+    return withRetryAfter(err, this.ctx.options.retryAfterSeconds)
+  }
+
+  /** opens `min` connections now rather than on the first requests */
+  async prefill (): Promise<void> {
+    const n = this.pool.options.min ?? 0
+    const clients = await Promise.allSettled(Array.from({ length: n }, () => this.pool.connect()))
+    let failed: unknown
+    for (const c of clients) {
+      if (c.status === 'fulfilled') c.value.release()
+      else failed = c.reason
+    }
+    if (failed !== undefined) {
+      this.ctx.log.warn({ pool: this.label, reason: describe(failed) }, 'PostgreSQL pool could not open its minimum connections; it keeps trying on demand')
+    }
+  }
+
+  private async waitForPermit (): Promise<void> {
+    const { maxWaiting, acquireTimeoutMs, max } = { ...this.ctx.options, max: this.pool.options.max ?? 0 }
+    if (this.waiters.length >= maxWaiting) {
+      throw this.fail('exhausted', new PoolExhausted(this.label, this.waiters.length, max))
+    }
+    await new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(waiter)
+          if (i !== -1) this.waiters.splice(i, 1)
+          reject(this.fail('acquire_timeout', new AcquireTimeout(this.label, acquireTimeoutMs)))
+        }, acquireTimeoutMs)
+      }
+      this.waiters.push(waiter)
+    })
+  }
+
+  private releasePermit (): void {
+    const next = this.waiters.shift()
+    if (next !== undefined) {
+      clearTimeout(next.timer)
+      next.resolve()
+    } else {
+      this.permits++
+    }
+  }
+
+  /** a connection through the gate; every path out of here is bounded by acquireTimeoutMs */
+  async acquire (): Promise<pg.PoolClient> {
+    if (this.closing) throw this.fail('closing', new Closing())
+    const started = performance.now()
+    let waited = false
+    if (this.permits > 0) {
+      this.permits--
+    } else {
+      await this.waitForPermit()
+      waited = true
+    }
+    let client: pg.PoolClient
+    try {
+      client = waited
+        ? await this.connectWithin(this.ctx.options.acquireTimeoutMs - (performance.now() - started))
+        : await this.pool.connect()
+    } catch (err) {
+      this.releasePermit()
+      throw this.acquireError(err)
+    }
+    this.acquireWait.observe((performance.now() - started) / 1000)
+    return client
+  }
+
+  private connectWithin (ms: number): Promise<pg.PoolClient> {
+    return new Promise((resolve, reject) => {
+      let late = false
+      const timer = setTimeout(() => {
+        late = true
+        reject(new Error(ACQUIRE_TIMEOUT_MESSAGES[0]))
+      }, Math.max(1, ms))
+      this.pool.connect().then((client) => {
+        clearTimeout(timer)
+        if (late) client.release()
+        else resolve(client)
+      }, (err: unknown) => {
+        clearTimeout(timer)
+        if (!late) reject(err)
+      })
+    })
+  }
+
+  private acquireError (err: unknown): Error {
+    if (errorCode(err)?.startsWith('HEADROOM_')) return err as Error
+    const message = err instanceof Error ? err.message : ''
+    if (ACQUIRE_TIMEOUT_MESSAGES.includes(message)) {
+      return this.fail('acquire_timeout', new AcquireTimeout(this.label, this.ctx.options.acquireTimeoutMs))
+    }
+    const e = this.fail('unavailable', new Unavailable(this.label, describe(err)))
+    e.cause = err
+    return e
+  }
+
+  /** gives the client back: evicted on a connection-class error, kept on any other */
+  release (client: pg.PoolClient, err?: unknown, destroy = false): void {
+    const held = this.held.get(client)
+    if (held !== undefined) {
+      clearTimeout(held.timer)
+      this.held.delete(client)
+      this.done()
+    }
+    const evict = destroy || (err !== undefined && isConnectionError(err))
+    if (evict) this.ctx.metrics.errors.inc({ pool: this.label, kind: 'evicted' })
+    client.release(evict ? (err instanceof Error ? err : new Error(describe(err))) : undefined)
+    this.releasePermit()
+  }
+
+  /** runs `fn` on a connection of this pool, released (or evicted) afterwards; errors come back as mapQueryError maps them */
+  async use<T> (name: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.acquire()
+    this.active++
+    try {
+      const result = await fn(client)
+      this.release(client)
+      return result
+    } catch (err) {
+      this.release(client, err)
+      throw this.mapQueryError(err, name)
+    } finally {
+      this.done()
+    }
+  }
+
+  private done (): void {
+    if (--this.active === 0 && this.onIdle !== null) this.onIdle()
+  }
+
+  /** a client for the caller to release, watched by leak detection */
+  async checkout (): Promise<pg.PoolClient> {
+    const stack = this.ctx.options.leakDetectionMs > 0 ? new Error('acquired here').stack : undefined
+    const client = await this.acquire()
+    const held: Held = { timer: undefined }
+    if (stack !== undefined) {
+      const since = Date.now()
+      held.timer = setTimeout(() => {
+        this.ctx.metrics.leaks.inc({ pool: this.label })
+        this.ctx.log.warn({ pool: this.label, heldMs: Date.now() - since, acquiredAt: stack }, 'PostgreSQL client held past leakDetectionMs: possible leak')
+      }, this.ctx.options.leakDetectionMs)
+      held.timer.unref()
+    }
+    this.held.set(client, held)
+    this.active++
+    return client
+  }
+
+  /** one timed query on `client`: duration histogram by name, slow-query log (never the parameters) */
+  async timed (client: pg.PoolClient, query: string | pg.QueryConfig, values: unknown[] | undefined, name: string): Promise<pg.QueryResult> {
+    const started = performance.now()
+    let outcome = 'error'
+    try {
+      const result = await client.query(query as string, values)
+      outcome = 'ok'
+      return result
+    } finally {
+      const ms = performance.now() - started
+      this.duration(name, outcome).observe(ms / 1000)
+      const slow = this.ctx.options.slowQueryMs
+      if (slow > 0 && ms >= slow) {
+        this.ctx.log.warn({ pool: this.label, query: name, durationMs: Math.round(ms), outcome }, 'slow query')
+      }
+    }
+  }
+
+  private duration (name: string, outcome: string): { observe (v: number): void } {
+    const key = `${name}\u0000${outcome}`
+    let child = this.durations.get(key)
+    if (child === undefined) {
+      child = this.ctx.metrics.queryDuration.labels(this.kind, name, outcome)
+      this.durations.set(key, child)
+    }
+    return child
+  }
+
+  mapQueryError (err: unknown, name: string): unknown {
+    const code = errorCode(err)
+    if (code?.startsWith('HEADROOM_')) return err
+    if (code === QUERY_CANCELED) {
+      const e = this.fail('statement_timeout', new StatementTimeout(name, this.ctx.options.statementTimeoutMs))
+      e.cause = err
+      return e
+    }
+    if (isConnectionError(err)) {
+      const e = this.fail('unavailable', new Unavailable(this.label, describe(err)))
+      e.cause = err
+      return e
+    }
+    return err
+  }
+
+  /** refuses new work, waits up to `timeoutMs` for in-flight queries, then ends the pool */
+  async close (timeoutMs: number): Promise<void> {
+    this.closing = true
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer)
+      w.reject(this.fail('closing', new Closing()))
+    }
+    const settled = (p: Promise<unknown>) => new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs)
+      timer.unref()
+      p.then(() => { clearTimeout(timer); resolve(true) }, () => { clearTimeout(timer); resolve(true) })
+    })
+    if (this.active > 0 && !(await settled(new Promise<void>((resolve) => { this.onIdle = resolve })))) {
+      this.ctx.log.warn({ pool: this.label, active: this.active }, 'PostgreSQL pool closing with queries still running after closeTimeoutMs')
+    }
+    // clients checked out by connect()/transaction() and never released would make pool.end() wait forever
+    for (const client of [...this.held.keys()]) this.release(client, new Error('pool closing'))
+    if (!(await settled(this.pool.end()))) {
+      this.ctx.log.warn({ pool: this.label }, 'PostgreSQL pool did not end within closeTimeoutMs (clients checked out of the raw pool?)')
+    }
+  }
+}
