@@ -1,6 +1,7 @@
 import fastifyCookie from '@fastify/cookie'
 import fastifyHelmet from '@fastify/helmet'
 import fastifySession from '@fastify/session'
+import { headroomHealth } from '@headroom/health'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import pg from 'pg'
 import type { Config } from './config.js'
@@ -17,6 +18,8 @@ export interface AppOptions {
   /** the primary's URL: DATABASE_URL, or the embedded server's */
   databaseUrl: string
   logger?: FastifyServerOptions['logger']
+  /** drain on SIGTERM/SIGINT and exit (the server's main); tests close the app themselves */
+  handleSignals?: boolean
   /** injected for tests: count calls, change latency */
   market?: MarketClient
   insights?: InsightsModel
@@ -33,6 +36,14 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     logger: opts.logger ?? { level: config.logLevel },
     trustProxy: config.trustProxy,
     forceCloseConnections: true
+  })
+
+  // first: its onRequest hooks time every route, and its probes are never shed, limited or counted
+  await app.register(headroomHealth, {
+    serviceId: 'finance-api',
+    handleSignals: opts.handleSignals ?? false,
+    drainDelayMs: config.drainDelayMs,
+    metrics: config.metricsToken === undefined ? {} : { token: config.metricsToken }
   })
 
   await app.register(fastifyHelmet, {
@@ -102,7 +113,6 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     insights: opts.insights ?? new InsightsModel(config.insights.costMs)
   }
 
-  app.get('/health', async () => ({ status: 'pass' }))
   await app.register(staticRoutes)
   await app.register(authRoutes, { deps })
   await app.register(financeRoutes, { deps })

@@ -29,6 +29,8 @@ export const DEFAULT_SUMMARY_TTL_S = 60
 export const DEFAULT_RATE_LIMIT_MAX = 500
 /** @default 900000 (15 minutes) */
 export const DEFAULT_RATE_LIMIT_WINDOW_MS = 15 * 60_000
+/** @default 10000 in production (a load balancer's probe period), 0 elsewhere (Ctrl-C stops at once) */
+export const DEFAULT_DRAIN_DELAY_MS = 10_000
 /** @default 10 */
 export const DEFAULT_LOGIN_LIMIT_MAX = 10
 
@@ -53,7 +55,9 @@ export interface Config {
   insights: { costMs: number, ttlS: number }
   summaryTtlS: number
   rateLimit: { max: number, windowMs: number, loginMax: number }
-  /** bearer token for /metrics; undefined: /metrics served to loopback only */
+  /** how long a draining instance keeps serving after SIGTERM, failing readiness, before it closes */
+  drainDelayMs: number
+  /** bearer token for /metrics from any address; without it only loopback and private ranges may read it */
   metricsToken: string | undefined
 }
 
@@ -172,6 +176,7 @@ export function loadConfig (env: Env = process.env): Config {
       windowMs: int('RATE_LIMIT_WINDOW_MS', DEFAULT_RATE_LIMIT_WINDOW_MS, 1000, 86_400_000),
       loginMax: int('LOGIN_RATE_LIMIT_MAX', DEFAULT_LOGIN_LIMIT_MAX, 1, 10_000)
     },
+    drainDelayMs: int('DRAIN_DELAY_MS', production ? DEFAULT_DRAIN_DELAY_MS : 0, 0, 600_000),
     metricsToken
   }
   if (problems.length > 0) throw new ConfigError(problems)

@@ -7,6 +7,7 @@ import { migrate } from './migrate.js'
 
 export interface Running {
   url: string
+  app: FastifyInstance
   close (): Promise<void>
 }
 
@@ -34,11 +35,11 @@ export async function createApp (config: Config, overrides: Omit<AppOptions, 'co
 }
 
 /** createApp, then listen on HOST:PORT. */
-export async function start (config: Config): Promise<Running> {
-  const app = await createApp(config)
+export async function start (config: Config, overrides: Omit<AppOptions, 'config' | 'databaseUrl'> = {}): Promise<Running> {
+  const app = await createApp(config, overrides)
   try {
     const url = await app.listen({ host: config.host, port: config.port })
-    return { url, close: () => app.close() }
+    return { url, app, close: () => app.close() }
   } catch (err) {
     await app.close()
     throw err
@@ -56,15 +57,9 @@ async function main () {
     }
     throw err
   }
-  const running = await start(config)
-  let closing = false
-  const stop = () => {
-    if (closing) process.exit(1)
-    closing = true
-    running.close().then(() => process.exit(0), () => process.exit(1))
-  }
-  process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
+  // @headroom/health drains on SIGTERM/SIGINT: readiness fails, the server
+  // serves DRAIN_DELAY_MS more, closes (pool, Redis, embedded database), exits
+  await start(config, { handleSignals: true })
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
