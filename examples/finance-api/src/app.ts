@@ -2,8 +2,8 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyHelmet from '@fastify/helmet'
 import fastifySession from '@fastify/session'
 import { headroomHealth } from '@headroom/health'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import pg from 'pg'
+import { headroomPool } from '@headroom/pool'
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import type { Db } from './db.js'
 import type { Caches, Deps, SessionControl } from './deps.js'
@@ -58,27 +58,20 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     hsts: config.env === 'production'
   })
 
-  // interim: a plain pg.Pool until @headroom/pool is wired in
-  const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 25 })
-  app.addHook('onClose', async () => { await pool.end() })
-  const db: Db = {
-    query: (sql, params) => pool.query(sql, params as unknown[]) as never,
-    read: (sql, params) => pool.query(sql, params as unknown[]) as never,
-    async transaction (fn) {
-      const client = await pool.connect()
-      try {
-        await client.query('BEGIN')
-        const result = await fn({ query: (sql, params) => client.query(sql, params as unknown[]) as never })
-        await client.query('COMMIT')
-        return result
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {})
-        throw err
-      } finally {
-        client.release()
-      }
-    }
-  }
+  // every query goes through @headroom/pool: bounded waits, metrics, replicas
+  await app.register(headroomPool, {
+    primary: opts.databaseUrl,
+    replicas: config.replicaUrls,
+    applicationName: 'finance-api'
+  })
+  // With replicas, request.db keeps the WAL position of the user's last write
+  // in the session, so the next request's reads see it (read-your-writes).
+  // Without replicas there is nothing to wait for: the shared fastify.db
+  // skips that bookkeeping (one WAL-position query per write).
+  // (the casts: the pool types rows as pg's QueryResultRow, the repo as its own interfaces)
+  const db = config.replicaUrls.length > 0
+    ? (request: FastifyRequest) => request.db as unknown as Db
+    : () => app.db as unknown as Db
 
   // interim: @fastify/session's memory store until @headroom/session is wired in
   await app.register(fastifyCookie)

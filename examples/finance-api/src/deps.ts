@@ -30,7 +30,8 @@ export interface SessionControl {
 
 export interface Deps {
   config: Config
-  db: Db
+  /** the database for this request: with replicas, a read-your-writes scope kept in the session */
+  db: (request: FastifyRequest) => Db
   caches: Caches
   sessions: SessionControl
   market: MarketClient

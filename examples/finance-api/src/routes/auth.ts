@@ -25,7 +25,7 @@ export interface AuthRouteOptions {
 }
 
 export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { deps, credentialRouteConfig = {} }) => {
-  const { db, sessions } = deps
+  const { db: dbFor, sessions } = deps
 
   /** A new session id on every login: an id planted before login (fixation) is worthless after. */
   async function startSession (request: FastifyRequest, user: User) {
@@ -53,7 +53,7 @@ export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { de
     const passwordHash = await hashPassword(password)
     let user: User
     try {
-      user = await createUser(db, { email, name: name.trim(), passwordHash })
+      user = await createUser(dbFor(request), { email, name: name.trim(), passwordHash })
     } catch (err) {
       if (err instanceof EmailTakenError) throw new EmailTaken()
       throw err
@@ -74,7 +74,7 @@ export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { de
       response: { 200: sessionReply }
     }
   }, async (request) => {
-    const found = await findCredentials(db, request.body.email)
+    const found = await findCredentials(dbFor(request), request.body.email)
     // same work whether or not the email exists: no user enumeration by timing
     const ok = await verifyPassword(request.body.password, found?.passwordHash ?? await dummyHash())
     if (!found || !ok) throw new BadCredentials()
@@ -83,7 +83,7 @@ export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { de
   })
 
   app.get('/api/auth/me', { schema: { response: { 200: sessionReply } } }, async (request) => {
-    const user = await findUser(db, userOf(request))
+    const user = await findUser(dbFor(request), userOf(request))
     if (!user) {
       // the user was deleted while the session lived
       await request.session.destroy()

@@ -26,10 +26,10 @@ const transaction = {
 
 /** The user's financial data: every query is scoped by the session's user id, never by an id from the request alone. */
 export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig?: Record<string, unknown> }> = async (app, { deps, insightsRouteConfig = {} }) => {
-  const { db, caches, market, insights } = deps
+  const { db: dbFor, caches, market, insights } = deps
 
   app.get('/api/accounts', { schema: { response: { 200: { type: 'object', properties: { items: { type: 'array', items: account } } } } } },
-    async (request) => ({ items: await listAccounts(db, userOf(request)) }))
+    async (request) => ({ items: await listAccounts(dbFor(request), userOf(request)) }))
 
   app.post<{ Body: { name: string, kind: AccountKind } }>('/api/accounts', {
     preHandler: requireCsrf,
@@ -44,7 +44,7 @@ export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig
     }
   }, async (request, reply) => {
     const userId = userOf(request)
-    const created = await createAccount(db, userId, request.body)
+    const created = await createAccount(dbFor(request), userId, request.body)
     await caches.invalidateUser(userId)
     reply.code(201)
     return created
@@ -66,7 +66,7 @@ export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig
       cursor = decodeCursor(request.query.cursor)
       if (!cursor) throw new BadCursor()
     }
-    return listTransactions(db, userId, { limit: request.query.limit, cursor })
+    return listTransactions(dbFor(request), userId, { limit: request.query.limit, cursor })
   })
 
   app.post<{ Body: { accountId: string, amountCents: number, category: string, description?: string, occurredAt?: string } }>('/api/transactions', {
@@ -90,7 +90,7 @@ export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig
   }, async (request, reply) => {
     const userId = userOf(request)
     const body = request.body
-    const created = await createTransaction(db, userId, {
+    const created = await createTransaction(dbFor(request), userId, {
       accountId: body.accountId,
       amountCents: body.amountCents,
       category: body.category.trim().toLowerCase(),
@@ -107,13 +107,13 @@ export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig
   app.get('/api/summary', async (request, reply) => {
     const userId = userOf(request)
     reply.header('cache-control', 'private, no-store')
-    return caches.summary(userId, () => portfolioSummary(db, userId))
+    return caches.summary(userId, () => portfolioSummary(dbFor(request), userId))
   })
 
   app.get('/api/insights', { config: insightsRouteConfig }, async (request, reply) => {
     const userId = userOf(request)
     reply.header('cache-control', 'private, no-store')
-    return caches.insights(userId, async () => insights.generate(await insightInput(db, userId)))
+    return caches.insights(userId, async () => insights.generate(await insightInput(dbFor(request), userId)))
   })
 
   const known = new Set<string>(SYMBOLS)
