@@ -1,0 +1,417 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Bus } from './bus.js'
+import { expiresAt, makeEntry, type Entry } from './entry.js'
+import { FactoryTimeout } from './errors.js'
+import type { L1 } from './l1.js'
+import type { L2 } from './l2.js'
+import type { CacheMetrics, NamespaceMetrics } from './metrics.js'
+import type { ResolvedNamespace, ResolvedPolicy } from './options.js'
+
+export interface FactoryContext {
+  /** aborted when the hard timeout gives up on this call */
+  signal: AbortSignal
+}
+
+export type Factory<T> = (ctx: FactoryContext) => T | Promise<T>
+
+/** Where one key lives: namespace, policy and the fully scoped key. */
+export interface Target {
+  ns: ResolvedNamespace
+  metrics: NamespaceMetrics
+  /** the scoped key (`<ns>|s|<key>` or `<ns>|u|<user>|<key>`) */
+  key: string
+  policy: ResolvedPolicy
+  tags: string[]
+}
+
+interface Flight {
+  promise: Promise<Entry | undefined>
+  tags: string[]
+  /** an invalidation of the key or one of its tags arrived while it ran: do not store */
+  poisoned: boolean
+}
+
+const MAX_REPLAY_BATCH = 200
+
+/**
+ * The two-tier read/write path shared by every namespace and the HTTP
+ * layer. Reads: L1, then (coalesced per key) L2, then the factory. Writes of
+ * factory results go to L2 in the background so a slow Redis never slows a
+ * response; explicit `set`/`delete`/`invalidateTags` wait for Redis (bounded
+ * by the guard) and fall back to L1 plus a replay queue.
+ */
+export class Engine {
+  readonly #inflight = new Map<string, Flight>()
+  /** invalidations that could not reach Redis, replayed when it is back */
+  readonly #replayKeys = new Set<string>()
+  readonly #replayTags = new Set<string>()
+  #replayTimer: NodeJS.Timeout | undefined
+  #seq = 0
+
+  constructor (
+    readonly l1: L1,
+    readonly l2: L2 | null,
+    readonly bus: Bus | null,
+    readonly metrics: CacheMetrics,
+    readonly now: () => number,
+    readonly log: FastifyBaseLogger,
+    readonly replayLimit: number
+  ) {}
+
+  /** Redis is configured but unusable: serving from L1 and the factory. */
+  get degraded (): boolean {
+    if (!this.l2) return false
+    return !this.l2.guard.healthy || this.l2.guard.client.status !== 'ready' || (this.bus !== null && !this.bus.connected)
+  }
+
+  decode<T> (entry: Entry): T {
+    return JSON.parse(entry.raw) as T
+  }
+
+  // ---- reads ----
+
+  async wrap<T> (t: Target, factory: Factory<T>): Promise<T> {
+    const now = this.now()
+    const cached = t.ns.l1 ? this.l1.get(t.key, now) : undefined
+    if (cached !== undefined) {
+      if (now < cached.freshUntil) {
+        t.metrics.l1Hit.inc()
+        return JSON.parse(cached.raw) as T
+      }
+      if (now < cached.swrUntil) {
+        t.metrics.l1Hit.inc()
+        t.metrics.staleSwr.inc()
+        this.#revalidate(t, factory)
+        return JSON.parse(cached.raw) as T
+      }
+    }
+    t.metrics.l1Miss.inc()
+    const entry = await this.#load(t, factory, cached, false)
+    return entry === undefined ? undefined as T : JSON.parse(entry.raw) as T
+  }
+
+  /** A fresh (or revalidating) entry from L1 or L2, without calling any factory. */
+  async lookup (t: Target): Promise<Entry | undefined> {
+    const now = this.now()
+    const cached = t.ns.l1 ? this.l1.get(t.key, now) : undefined
+    if (cached !== undefined && now < cached.freshUntil) {
+      t.metrics.l1Hit.inc()
+      return cached
+    }
+    t.metrics.l1Miss.inc()
+    if (!this.l2) return undefined
+    const seq = this.#seq
+    try {
+      const { entry } = await this.l2.read(t.key, [])
+      const at = this.now()
+      if (entry !== undefined && at < entry.freshUntil) {
+        t.metrics.l2Hit.inc()
+        if (t.ns.l1 && seq === this.#seq) this.l1.set(t.key, entry, at)
+        return entry
+      }
+    } catch {
+      this.metrics.l2Error('get')
+    }
+    t.metrics.l2Miss.inc()
+    return undefined
+  }
+
+  #revalidate<T> (t: Target, factory: Factory<T>): void {
+    if (this.#inflight.has(t.key)) return
+    this.#load(t, factory, undefined, true).catch((err: unknown) => {
+      this.log.warn({ err: errMessage(err), namespace: t.ns.name }, '@headroom/cache: background refresh failed; the stale value stays')
+    })
+  }
+
+  /** One flight per key in this process: concurrent misses share it. */
+  #load<T> (t: Target, factory: Factory<T>, stale: Entry | undefined, refresh: boolean): Promise<Entry | undefined> {
+    const running = this.#inflight.get(t.key)
+    if (running) {
+      t.metrics.coalescedProcess.inc()
+      return running.promise
+    }
+    const flight: Flight = { promise: undefined as never, tags: t.tags, poisoned: false }
+    this.#inflight.set(t.key, flight)
+    flight.promise = this.#fly(t, factory, stale, refresh, flight).finally(() => {
+      if (this.#inflight.get(t.key) === flight) this.#inflight.delete(t.key)
+    })
+    return flight.promise
+  }
+
+  async #fly<T> (t: Target, factory: Factory<T>, stale: Entry | undefined, refresh: boolean, flight: Flight): Promise<Entry | undefined> {
+    let gens: string[] | null = null
+    if (this.l2) {
+      try {
+        const read = await this.l2.read(t.key, t.tags)
+        gens = read.gens
+        const found = this.#usable(t, read.entry, refresh, flight)
+        if (found) return found
+        if (read.entry && (!stale || read.entry.createdAt > stale.createdAt)) stale = read.entry
+      } catch {
+        this.metrics.l2Error('get')
+      }
+      t.metrics.l2Miss.inc()
+    }
+    let fence = ''
+    if (t.ns.lease && this.l2 && this.bus && gens) {
+      const outcome = await this.#lease(t, flight)
+      if (outcome.entry) return outcome.entry
+      fence = outcome.fence
+      if (outcome.gens) gens = outcome.gens
+    }
+    return this.#compute(t, factory, stale, gens, fence, flight)
+  }
+
+  /** An L2 entry this read can use: fresh, or in its revalidate window (then refreshed in the background). */
+  #usable (t: Target, entry: Entry | undefined, refresh: boolean, flight: Flight): Entry | undefined {
+    if (!entry) return undefined
+    const now = this.now()
+    const fresh = now < entry.freshUntil
+    if (!fresh && (refresh || now >= entry.swrUntil)) return undefined
+    t.metrics.l2Hit.inc()
+    if (t.ns.l1 && !flight.poisoned) this.l1.set(t.key, entry, now)
+    if (!fresh) t.metrics.staleSwr.inc()
+    return entry
+  }
+
+  /**
+   * Cross-instance coalescing: take the key's lease, or wait (woken by the
+   * holder's pub/sub message, bounded by the lease's remaining time) and
+   * read what it stored. Redis trouble: carry on with per-process coalescing.
+   */
+  async #lease (t: Target, flight: Flight): Promise<{ entry?: Entry, fence: string, gens?: string[] }> {
+    const l2 = this.l2!
+    const bus = this.bus!
+    const deadline = this.now() + t.policy.hardTimeout
+    let waited = false
+    try {
+      while (this.now() < deadline) {
+        const lease = await l2.acquire(t.key, t.policy.hardTimeout + 1000)
+        if (lease.acquired) return { fence: lease.token }
+        if (!waited) t.metrics.coalescedCluster.inc()
+        waited = true
+        const wake = bus.waitForLease(t.key, Math.min(lease.pttl + 20, deadline - this.now()))
+        // the holder may have finished between our ACQUIRE and the waiter: read once before sleeping
+        let read = await l2.read(t.key, t.tags)
+        let found = this.#usable(t, read.entry, false, flight)
+        if (found) return { entry: found, fence: '' }
+        await wake
+        read = await l2.read(t.key, t.tags)
+        found = this.#usable(t, read.entry, false, flight)
+        if (found) return { entry: found, fence: '' }
+        if (!bus.connected) return { fence: '', gens: read.gens }
+      }
+    } catch {
+      this.metrics.l2Error('lease')
+    }
+    return { fence: '' }
+  }
+
+  async #compute<T> (t: Target, factory: Factory<T>, stale: Entry | undefined, gens: string[] | null, fence: string, flight: Flight): Promise<Entry | undefined> {
+    const { policy, metrics } = t
+    const controller = new AbortController()
+    const started = performance.now()
+    let hardTimer: NodeJS.Timeout | undefined
+    const produced = new Promise<T>((resolve, reject) => {
+      hardTimer = setTimeout(() => {
+        const err = new FactoryTimeout(policy.hardTimeout)
+        controller.abort(err)
+        reject(err)
+      }, policy.hardTimeout)
+      hardTimer.unref()
+      Promise.resolve().then(() => factory({ signal: controller.signal })).then(resolve, reject)
+    }).finally(() => clearTimeout(hardTimer))
+
+    const stored = produced.then((value) => {
+      metrics.factoryOk.inc()
+      metrics.factoryDuration.observe((performance.now() - started) / 1000)
+      const raw = JSON.stringify(value)
+      if (raw === undefined) return undefined
+      const now = this.now()
+      const entry = makeEntry(raw, policy, t.tags, now)
+      if (!flight.poisoned) {
+        if (t.ns.l1) this.l1.set(t.key, entry, now)
+        if (this.l2 && gens) this.#storeL2(t, entry, gens, fence, now)
+      } else if (fence) {
+        this.#releaseLease(t.key, fence)
+      }
+      return entry
+    }, (err: unknown) => {
+      if (err instanceof FactoryTimeout) metrics.factoryTimeout.inc()
+      else metrics.factoryError.inc()
+      metrics.factoryDuration.observe((performance.now() - started) / 1000)
+      if (fence) this.#releaseLease(t.key, fence)
+      throw err
+    })
+
+    const usableStale = stale !== undefined && this.now() < expiresAt(stale) ? stale : undefined
+    let result: Promise<Entry | undefined> = stored
+    if (usableStale && policy.timeout > 0) {
+      // soft timeout: answer with the stale value, let the factory finish and store in the background
+      let softTimer: NodeJS.Timeout | undefined
+      const soft = new Promise<Entry>((resolve) => {
+        softTimer = setTimeout(() => { metrics.staleTimeout.inc(); resolve(usableStale) }, policy.timeout)
+        softTimer.unref()
+      })
+      stored.finally(() => clearTimeout(softTimer)).catch(() => {})
+      result = Promise.race([stored, soft])
+    }
+    try {
+      return await result
+    } catch (err) {
+      // stale-if-error: within the grace period the stale value answers; the error is never cached
+      if (stale !== undefined && this.now() < stale.graceUntil) {
+        metrics.staleError.inc()
+        this.log.warn({ err: errMessage(err), namespace: t.ns.name }, '@headroom/cache: factory failed, serving the stale value')
+        return stale
+      }
+      throw err
+    }
+  }
+
+  #storeL2 (t: Target, entry: Entry, gens: string[], fence: string, now: number): void {
+    const message = fence ? this.bus!.message({ l: t.key }) : ''
+    this.l2!.store(t.key, entry, gens, fence, message, now).catch(() => {
+      this.metrics.l2Error('set')
+    })
+  }
+
+  #releaseLease (key: string, fence: string): void {
+    // an empty write that only releases: a store whose generation check always fails
+    this.l2!.store(key, makeEntry('null', { ttl: 1, staleIfError: 0, staleWhileRevalidate: 0, timeout: 0, hardTimeout: 1 }, [], 0), ['\u0000'], fence, this.bus!.message({ l: key }), 0)
+      .catch(() => this.metrics.l2Error('lease'))
+  }
+
+  // ---- writes ----
+
+  async set (t: Target, value: unknown): Promise<void> {
+    const raw = JSON.stringify(value)
+    if (raw === undefined) return this.delete([t.key])
+    const now = this.now()
+    const entry = makeEntry(raw, t.policy, t.tags, now)
+    this.#invalidateLocal([t.key], [])
+    if (t.ns.l1) this.l1.set(t.key, entry, now)
+    if (!this.l2) return
+    try {
+      await this.l2.set(t.key, entry, this.bus?.message({ k: [t.key] }) ?? '', now)
+    } catch (err) {
+      this.metrics.l2Error('set')
+      this.#queueReplay([t.key], [])
+      this.log.warn({ err: errMessage(err) }, '@headroom/cache: set did not reach Redis; other instances keep their L1 copy until it expires')
+    }
+  }
+
+  /** Stores a response (or any value) written outside a factory, with the write path's conditional L2 store. */
+  put (t: Target, entry: Entry, gens: string[] | null): void {
+    const now = this.now()
+    if (t.ns.l1) this.l1.set(t.key, entry, now)
+    if (this.l2 && gens) this.#storeL2(t, entry, gens, '', now)
+  }
+
+  /** The generation counters a later `put` checks against, read before the response is produced. */
+  async generations (t: Target): Promise<string[] | null> {
+    if (!this.l2) return null
+    try {
+      return (await this.l2.read(t.key, t.tags)).gens
+    } catch {
+      this.metrics.l2Error('get')
+      return null
+    }
+  }
+
+  async delete (keys: string[]): Promise<void> {
+    this.#invalidateLocal(keys, [])
+    if (!this.l2) return
+    try {
+      await this.l2.delete(keys, this.bus?.message({ k: keys }) ?? '')
+    } catch (err) {
+      this.metrics.l2Error('delete')
+      this.#queueReplay(keys, [])
+      this.log.warn({ err: errMessage(err) }, '@headroom/cache: delete did not reach Redis; queued for replay')
+    }
+  }
+
+  async invalidateTags (tags: string[]): Promise<void> {
+    if (tags.length === 0) return
+    this.#invalidateLocal([], tags)
+    if (!this.l2) return
+    try {
+      await this.l2.invalidateTags(tags, this.bus?.message({ t: tags }) ?? '')
+    } catch (err) {
+      this.metrics.l2Error('invalidate')
+      this.#queueReplay([], tags)
+      this.log.warn({ err: errMessage(err) }, '@headroom/cache: tag invalidation did not reach Redis; queued for replay')
+    }
+  }
+
+  /** From another instance, over the bus. */
+  onRemoteInvalidate (keys: string[], tags: string[]): void {
+    this.metrics.invalidationsReceived.inc()
+    this.#invalidateLocal(keys, tags)
+  }
+
+  onResync (): void {
+    this.log.info('@headroom/cache: invalidation bus back; L1 cleared since messages may have been lost')
+    this.#seq++
+    this.l1.clear()
+    for (const flight of this.#inflight.values()) flight.poisoned = true
+  }
+
+  #invalidateLocal (keys: string[], tags: string[]): void {
+    this.#seq++
+    for (const key of keys) {
+      this.l1.delete(key)
+      const flight = this.#inflight.get(key)
+      if (flight) flight.poisoned = true
+    }
+    if (tags.length > 0) {
+      this.l1.deleteTags(tags)
+      for (const flight of this.#inflight.values()) {
+        if (flight.tags.some((tag) => tags.includes(tag))) flight.poisoned = true
+      }
+    }
+  }
+
+  #queueReplay (keys: string[], tags: string[]): void {
+    for (const key of keys) this.#replayKeys.add(key)
+    for (const tag of tags) this.#replayTags.add(tag)
+    while (this.#replayKeys.size + this.#replayTags.size > this.replayLimit) {
+      const first = this.#replayKeys.size > 0 ? this.#replayKeys : this.#replayTags
+      const oldest = first.values().next().value as string
+      first.delete(oldest)
+      this.log.warn('@headroom/cache: invalidation replay queue full; dropped the oldest (its entry expires by its TTL)')
+    }
+    if (this.#replayTimer === undefined) {
+      this.#replayTimer = setInterval(() => { this.#replay().catch(() => {}) }, 500)
+      this.#replayTimer.unref()
+    }
+  }
+
+  async #replay (): Promise<void> {
+    if (!this.l2 || !this.l2.guard.breaker.allowsCall || this.l2.guard.client.status !== 'ready') return
+    const keys = [...this.#replayKeys].slice(0, MAX_REPLAY_BATCH)
+    const tags = [...this.#replayTags].slice(0, MAX_REPLAY_BATCH)
+    if (keys.length > 0) {
+      await this.l2.delete(keys, this.bus?.message({ k: keys }) ?? '')
+      for (const key of keys) this.#replayKeys.delete(key)
+    }
+    if (tags.length > 0) {
+      await this.l2.invalidateTags(tags, this.bus?.message({ t: tags }) ?? '')
+      for (const tag of tags) this.#replayTags.delete(tag)
+    }
+    if (this.#replayKeys.size + this.#replayTags.size === 0) this.stop()
+  }
+
+  get pendingReplay (): number {
+    return this.#replayKeys.size + this.#replayTags.size
+  }
+
+  stop (): void {
+    clearInterval(this.#replayTimer)
+    this.#replayTimer = undefined
+  }
+}
+
+export function errMessage (err: unknown): string {
+  return err instanceof Error ? err.message : String(err)
+}

@@ -1,0 +1,101 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import { makeEntry, MAX_KEY_LENGTH, type Entry } from './entry.js'
+import type { Engine, Target } from './engine.js'
+import { InvalidOption, UnknownNamespace, UserRequired } from './errors.js'
+import type { PerUserNamespace, SharedNamespace } from './namespace.js'
+import { resolvePolicy, type RouteCacheOptions } from './options.js'
+
+/** What a cached response is: status, content type and the serialized body. */
+interface StoredResponse { s: number, t: string | undefined, b: string }
+
+interface Pending { target: Target, gens: Promise<string[] | null>, cacheControl: string }
+
+const kPending = Symbol('headroom.cache.pending')
+type Req = FastifyRequest & { [kPending]?: Pending }
+
+export interface HttpDeps {
+  engine: Engine
+  namespace (name: string): SharedNamespace | PerUserNamespace | undefined
+}
+
+function etagMatches (header: string | undefined, etag: string): boolean {
+  if (!header) return false
+  if (header.trim() === '*') return true
+  for (const part of header.split(',')) {
+    const tag = part.trim()
+    if (tag === etag || tag === `W/${etag}`) return true
+  }
+  return false
+}
+
+/**
+ * Response caching for routes with `config: { cache }`: a preHandler answers
+ * from the cache (304 when If-None-Match holds the entry's version) and an
+ * onSend stores what the handler produced, if it is a 2xx that sets no
+ * cookie. Per-user routes key by the user and answer `Cache-Control: private`.
+ */
+export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): void {
+  fastify.addHook('onRoute', (route: RouteOptions) => {
+    const option = (route.config as { cache?: RouteCacheOptions | boolean } | undefined)?.cache
+    if (option === undefined || option === false) return
+    const rc: RouteCacheOptions = option === true ? {} : option
+    const where = `config.cache of ${String(route.method)} ${route.url}`
+    if (typeof rc !== 'object' || rc === null) throw new InvalidOption(where, 'must be true, false or an object')
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    if (methods.some((m) => m !== 'GET' && m !== 'HEAD')) throw new InvalidOption(where, 'only GET (and HEAD) routes can be cached')
+    if (rc.user !== undefined && typeof rc.user !== 'function') throw new InvalidOption(`${where}.user`, 'must be a function (request) => user id')
+    if (rc.key !== undefined && typeof rc.key !== 'function') throw new InvalidOption(`${where}.key`, 'must be a function (request) => string')
+    if (rc.tags !== undefined && typeof rc.tags !== 'function') throw new InvalidOption(`${where}.tags`, 'must be a function (request) => string[]')
+    const nsName = rc.namespace ?? (rc.user ? 'http-user' : 'http')
+    const ns = deps.namespace(nsName)
+    if (!ns) throw new UnknownNamespace(nsName)
+    if (ns.perUser && !rc.user) throw new UserRequired(nsName, `route ${route.url} must set config.cache.user`)
+    if (!ns.perUser && rc.user) throw new InvalidOption(`${where}.user`, `namespace "${nsName}" is shared; per-user responses need a per-user namespace such as "http-user"`)
+    const policy = resolvePolicy(`${where}.policy`, rc.policy, ns.ns)
+    const cacheControl = rc.cacheControl ?? (ns.perUser ? 'private, no-cache' : `public, max-age=${Math.floor(policy.ttl / 1000)}`)
+
+    const preHandler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
+      let scope
+      if (ns.perUser) {
+        const user = rc.user!(request)
+        if (user === null || user === undefined || user === '') return
+        scope = ns.forUser(user)
+      } else {
+        scope = ns
+      }
+      const key = rc.key ? rc.key(request) : request.url
+      if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) return
+      const target = (scope as SharedNamespace).target(key, { ...rc.policy, tags: rc.tags ? rc.tags(request) : undefined })
+      const entry = await deps.engine.lookup(target)
+      if (entry) return hit(request, reply, entry, cacheControl)
+      ;(request as Req)[kPending] = { target, gens: deps.engine.generations(target), cacheControl }
+    }
+
+    const onSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
+      const pending = (request as Req)[kPending]
+      if (!pending) return payload
+      ;(request as Req)[kPending] = undefined
+      const status = reply.statusCode
+      if (status < 200 || status > 299 || reply.hasHeader('set-cookie') || typeof payload !== 'string') return payload
+      const type = reply.getHeader('content-type')
+      const stored: StoredResponse = { s: status, t: typeof type === 'string' ? type : undefined, b: payload }
+      const entry = makeEntry(JSON.stringify(stored), pending.target.policy, pending.target.tags, deps.engine.now())
+      entry.decoded = stored
+      deps.engine.put(pending.target, entry, await pending.gens)
+      reply.header('etag', `"${entry.version}"`).header('cache-control', pending.cacheControl).header('x-cache', 'miss')
+      return payload
+    }
+
+    route.preHandler = route.preHandler === undefined ? [preHandler] : [...(Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]), preHandler]
+    route.onSend = route.onSend === undefined ? [onSend] : [...(Array.isArray(route.onSend) ? route.onSend : [route.onSend]), onSend]
+  })
+}
+
+function hit (request: FastifyRequest, reply: FastifyReply, entry: Entry, cacheControl: string): FastifyReply {
+  const etag = `"${entry.version}"`
+  reply.header('etag', etag).header('cache-control', cacheControl).header('x-cache', 'hit')
+  if (etagMatches(request.headers['if-none-match'], etag)) return reply.code(304).send()
+  const stored = (entry.decoded ??= JSON.parse(entry.raw)) as StoredResponse
+  if (stored.t !== undefined) reply.header('content-type', stored.t)
+  return reply.code(stored.s).send(stored.b)
+}

@@ -1,0 +1,46 @@
+import Fastify, { type FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import { once } from 'node:events'
+import { getHub } from '@headroom/core'
+import headroomCache, { kEngine, type CacheOptions } from '../src/index.js'
+import type { Engine } from '../src/engine.js'
+
+export interface TestContext { teardown (fn: () => unknown): void }
+
+/** A client configured as the README asks: no offline queue, one retry. */
+export async function redisClient (t: TestContext, url: string): Promise<Redis> {
+  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  if (client.status !== 'ready') await once(client, 'ready')
+  return client
+}
+
+export async function buildApp (t: TestContext, options: CacheOptions, setup?: (app: FastifyInstance) => void | Promise<void>): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false })
+  t.teardown(() => app.close())
+  await app.register(headroomCache, options)
+  await setup?.(app)
+  await app.ready()
+  return app
+}
+
+export function engineOf (app: FastifyInstance): Engine {
+  return (app.cache as unknown as Record<symbol, Engine>)[kEngine]!
+}
+
+export async function metricValue (app: FastifyInstance, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = getHub(app).registry.getSingleMetric(name)
+  if (!metric) return 0
+  const { values } = await metric.get()
+  return values
+    .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
+    .reduce((sum, v) => sum + v.value, 0)
+}
+
+export async function health (app: FastifyInstance): Promise<string> {
+  const check = getHub(app).checks().find((c) => c.name === 'redis:cache')!
+  return (await check.check()).status
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
