@@ -195,7 +195,7 @@ export async function runFinanceLoad (ctx: RunContext): Promise<CustomResult> {
     const staticShare = run.sent.static / Object.values(run.sent).reduce((a, b) => a + b, 0)
     const apiRps = rps * (1 - staticShare)
     const delta = (name: string, filter?: Record<string, string>) => sumSamples(after, name, filter) - sumSamples(before, name, filter)
-    const queries = delta('headroom_pool_queries_total')
+    const queries = delta('headroom_pool_query_duration_seconds_count')
     const hits = delta('headroom_cache_hits_total')
     const misses = delta('headroom_cache_misses_total')
     const usersServed = Math.floor((apiRps * 3600) / REQUESTS_PER_USER_HOUR)

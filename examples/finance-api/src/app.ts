@@ -1,14 +1,17 @@
 import fastifyCookie from '@fastify/cookie'
 import fastifyHelmet from '@fastify/helmet'
+import fastifyRedis from '@fastify/redis'
 import fastifySession from '@fastify/session'
 import { headroomHealth } from '@headroom/health'
 import { headroomPool } from '@headroom/pool'
+import { headroomRateLimit } from '@headroom/ratelimit'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import type { Db } from './db.js'
 import type { Caches, Deps, SessionControl } from './deps.js'
 import { InsightsModel } from './insights.js'
 import { MarketClient } from './market.js'
+import { connectRedis } from './redis.js'
 import { authRoutes } from './routes/auth.js'
 import { financeRoutes } from './routes/finance.js'
 import { staticRoutes } from './static.js'
@@ -20,16 +23,18 @@ export interface AppOptions {
   logger?: FastifyServerOptions['logger']
   /** drain on SIGTERM/SIGINT and exit (the server's main); tests close the app themselves */
   handleSignals?: boolean
+  /** runs after everything else has closed (the embedded database, once the pool has ended) */
+  afterClose?: () => Promise<void>
   /** injected for tests: count calls, change latency */
   market?: MarketClient
   insights?: InsightsModel
 }
 
-export interface FinanceApp extends FastifyInstance {
-  deps: Deps
-}
-
-/** Builds the app, not listening. Migrations have run already (server.ts). */
+/**
+ * The whole composition, top to bottom. Order matters where noted: Fastify
+ * runs onClose hooks in reverse, and route-level plugins (rate limit) must
+ * see the routes registered after them.
+ */
 export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts
   const app = Fastify({
@@ -37,8 +42,17 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     trustProxy: config.trustProxy,
     forceCloseConnections: true
   })
+  // added first, so it runs last: the plugins have flushed and ended their connections
+  if (opts.afterClose) app.addHook('onClose', opts.afterClose)
 
-  // first: its onRequest hooks time every route, and its probes are never shed, limited or counted
+  // Redis (when configured) before the plugins: they find it as fastify.redis
+  if (config.redisUrl) {
+    const client = await connectRedis(config.redisUrl, app.log)
+    app.addHook('onClose', async () => { await client.quit().catch(() => client.disconnect()) })
+    await app.register(fastifyRedis, { client, closeClient: false })
+  }
+
+  // first of the plugins: its onRequest hooks time every route, and its probes are never shed, limited or counted
   await app.register(headroomHealth, {
     serviceId: 'finance-api',
     handleSignals: opts.handleSignals ?? false,
@@ -89,6 +103,28 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     }
   }
 
+  // 500 per 15 minutes per user (per address before login), shared by every
+  // instance through Redis; /assets/*, the probes and /metrics are free. Login
+  // and signup have a policy of their own, keyed by address and email, so
+  // password guessing is slow even from many addresses at one account.
+  await app.register(headroomRateLimit, {
+    limit: config.rateLimit.max,
+    window: config.rateLimit.windowMs,
+    prefix: `${config.redisKeyPrefix}rl:`,
+    identify: (request) => request.session?.userId,
+    policies: {
+      credentials: {
+        limit: config.rateLimit.loginMax,
+        window: '1m',
+        hook: 'preHandler',
+        key: (request, client) => {
+          const email = (request.body as { email?: unknown } | undefined)?.email
+          return typeof email === 'string' ? `${client}:${email.toLowerCase().slice(0, 254)}` : undefined
+        }
+      }
+    }
+  })
+
   // interim: no cache until @headroom/cache is wired in
   const caches: Caches = {
     summary: (_u, load) => load(),
@@ -107,7 +143,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   }
 
   await app.register(staticRoutes)
-  await app.register(authRoutes, { deps })
+  await app.register(authRoutes, { deps, credentialRouteConfig: { rateLimit: { groupId: 'credentials' } } })
   await app.register(financeRoutes, { deps })
   return app
 }

@@ -16,15 +16,13 @@ export interface Running {
  * load scenario: the embedded database when DATABASE_URL is absent (closed
  * with the app), migrations, the app.
  */
-export async function createApp (config: Config, overrides: Omit<AppOptions, 'config' | 'databaseUrl'> = {}): Promise<FastifyInstance> {
+export async function createApp (config: Config, overrides: Omit<AppOptions, 'config' | 'databaseUrl' | 'afterClose'> = {}): Promise<FastifyInstance> {
   let embedded: EmbeddedPostgres | undefined
   const databaseUrl = config.databaseUrl ?? (embedded = await startEmbeddedPostgres({ dataDir: config.pgliteDataDir })).url
   try {
     await migrate(databaseUrl)
-    const app = await buildApp({ ...overrides, config, databaseUrl })
+    const app = await buildApp({ ...overrides, config, databaseUrl, afterClose: embedded && (() => embedded!.close()) })
     if (embedded) {
-      const db = embedded
-      app.addHook('onClose', async () => { await db.close() })
       app.log.info(`embedded mode: PGlite on ${embedded.url.replace(/^postgres:\/\/[^@]*@/, '')} (${config.pgliteDataDir ? `data in ${config.pgliteDataDir}` : 'in memory, gone at exit'}) and in-memory sessions, rate limits and cache, one instance only; set DATABASE_URL (and DATABASE_REPLICA_URLS) and REDIS_URL to use real servers`)
     }
     return app
@@ -35,7 +33,7 @@ export async function createApp (config: Config, overrides: Omit<AppOptions, 'co
 }
 
 /** createApp, then listen on HOST:PORT. */
-export async function start (config: Config, overrides: Omit<AppOptions, 'config' | 'databaseUrl'> = {}): Promise<Running> {
+export async function start (config: Config, overrides: Omit<AppOptions, 'config' | 'databaseUrl' | 'afterClose'> = {}): Promise<Running> {
   const app = await createApp(config, overrides)
   try {
     const url = await app.listen({ host: config.host, port: config.port })

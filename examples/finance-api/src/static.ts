@@ -34,7 +34,8 @@ export const staticRoutes: FastifyPluginAsync = async (app) => {
     }
   })
 
-  app.get('/', async (request, reply) => {
+  // the page is static too: a browser reload must never cost the user API quota
+  app.get('/', { config: { rateLimit: false } }, async (request, reply) => {
     reply.header('cache-control', 'public, no-cache').header('etag', etag).type('text/html; charset=utf-8')
     if (request.headers['if-none-match'] === etag) return reply.code(304).send()
     return html

@@ -1,14 +1,18 @@
-import { isolatedSchema, type TestContext } from '@headroom/testing'
+import { isolatedRedis, isolatedSchema, type TestContext } from '@headroom/testing'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { migrate } from '../src/migrate.js'
 import { Client } from './helpers.js'
 
-async function app (t: TestContext) {
+/** The app on the shared PostgreSQL (a schema of its own) and Redis (a key prefix of its own). */
+export async function app (t: TestContext, env: Record<string, string> = {}) {
   const { url } = await isolatedSchema(t)
+  const redis = await isolatedRedis(t)
   await migrate(url)
-  const config = loadConfig({ DATABASE_URL: url, LOG_LEVEL: 'silent', MARKET_LATENCY_MS: '0', INSIGHTS_COST_MS: '0' })
+  const config = loadConfig({
+    DATABASE_URL: url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, LOG_LEVEL: 'silent', MARKET_LATENCY_MS: '0', INSIGHTS_COST_MS: '0', ...env
+  })
   const app = await buildApp({ config, databaseUrl: url })
   t.teardown(() => app.close())
   await app.ready()
