@@ -193,7 +193,7 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     policies: () => resolver.policies(),
     get mode () {
       if (!guard) return 'local' as const
-      return guard.healthy ? 'redis' as const : 'fallback' as const
+      return guard.healthy && guard.client.status === 'ready' ? 'redis' as const : 'fallback' as const
     }
   })
 }

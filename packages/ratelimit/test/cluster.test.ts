@@ -1,0 +1,34 @@
+import t from 'tap'
+import { startRedisCluster } from '@headroom/testing'
+import { getHub } from '@headroom/core'
+import { Cluster } from 'ioredis'
+import { buildApp, burst, count } from './helpers.js'
+
+t.test('on a 3-master Redis Cluster: one key per call, exact limits for clients on every shard, shared by instances', async (t) => {
+  const cluster = await startRedisCluster(t)
+  // our own ioredis (the fixture's may be another major version)
+  const client = new Cluster(cluster.startupNodes, { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } })
+  t.teardown(() => client.disconnect())
+  await new Promise((resolve) => client.once('ready', resolve))
+  const apps = await Promise.all([1, 2].map(() => buildApp(t, { redis: client, limit: 7, window: '1m' })))
+  const clients = Array.from({ length: 12 }, (_, i) => `192.0.2.${i + 1}`)
+  const results = await Promise.all(clients.map(async (ip) => {
+    const responses = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+      (apps[i % 2] as typeof apps[0]).inject({ url: '/', remoteAddress: ip })))
+    return responses.map((r) => r.statusCode)
+  }))
+  for (const [i, codes] of results.entries()) {
+    t.same([count(codes, 200), count(codes, 429)], [7, 5], `client ${clients[i]}: exactly 7 of 12`)
+  }
+  const slots = new Set(await Promise.all(clients.map((ip) => client.cluster('KEYSLOT', `headroom:rl:default:ip:${ip}`))))
+  t.ok(slots.size > 1, `the keys span ${slots.size} slots`)
+  const masters = new Set<string>()
+  for (const node of client.nodes('master')) {
+    const keys = await node.keys('headroom:rl:default:*')
+    if (keys.length > 0) masters.add(`${node.options.host}:${node.options.port}`)
+  }
+  t.ok(masters.size >= 2, `and ${masters.size} masters hold them`)
+  t.equal(apps[0]?.headroomRateLimit.mode, 'redis', 'no fallback was needed')
+  t.notMatch(await getHub(apps[0] as typeof apps[0]).registry.metrics(), /headroom_ratelimit_fallback_total\{/, 'no request decided without Redis')
+  t.same(await burst(apps, 2), [200, 200], 'the local client (127.0.0.1) has its own fresh quota')
+})
