@@ -64,7 +64,13 @@ export class Target implements PoolStats {
       idleTimeoutMillis: o.idleTimeoutMs,
       connectionTimeoutMillis: o.acquireTimeoutMs,
       onConnect: (client) => {
-        client.on('error', (err) => this.connectionLost(err))
+        // pg emits twice for one loss (the server's FATAL message, then the socket's end): count it once
+        let lost = false
+        client.on('error', (err) => {
+          if (lost) return
+          lost = true
+          this.connectionLost(err)
+        })
         // pg-pool reads maxLifetimeSeconds once per new client, right after this hook:
         // setting it here gives each connection its own jittered lifetime
         if (lifetimeMs > 0) pool.options.maxLifetimeSeconds = lifetimeMs * (1 - o.lifetimeJitter * Math.random()) / 1000

@@ -149,3 +149,16 @@ t.test('max connection lifetime with jitter: connections are replaced, not all a
   const partial = seen.some((pids) => pids.some((p) => before.includes(p)) && pids.some((p) => !before.includes(p)))
   t.ok(partial, 'at some point old and new connections coexisted: lifetimes were staggered')
 })
+
+t.test('the acquire timeout covers the time spent in the queue', async (t) => {
+  const { url } = await isolatedSchema(t)
+  const { app } = await build(t, { primary: url, min: 1, max: 1, acquireTimeoutMs: 300 })
+  const client = await app.db.connect()
+  t.teardown(() => client.release())
+  const started = Date.now()
+  const err = await app.db.query('SELECT 1').catch((e: unknown) => e)
+  const waited = Date.now() - started
+  t.ok(err instanceof errors.AcquireTimeout)
+  t.match(err, { code: 'HEADROOM_POOL_ACQUIRE_TIMEOUT', statusCode: 503, headers: { 'retry-after': '1' } })
+  t.ok(waited >= 290 && waited < 300 + 100, `failed after ${waited} ms`)
+})

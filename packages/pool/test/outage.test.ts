@@ -1,0 +1,65 @@
+import t from 'tap'
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import { startPostgres, waitFor } from '@headroom/testing'
+import { build, sleep } from './helpers.js'
+
+const ACQUIRE_TIMEOUT_MS = 1000
+// timers fire late on a loaded machine; this is event-loop lateness, not slack in the bound
+const TIMER_LATENESS_MS = 100
+
+t.test('a private PostgreSQL stopped under load: queries fail with a 503 within the acquire timeout, none hangs; after restart the pool serves again', async (t) => {
+  const pg = await startPostgres(t)
+  const { app } = await build(t, { primary: pg.url, min: 5, max: 5, maxWaiting: 20, acquireTimeoutMs: ACQUIRE_TIMEOUT_MS }, (app) => {
+    app.get('/q', async (_request, reply) => {
+      const started = performance.now()
+      try {
+        return (await app.db.query<{ one: number }>('SELECT 1 AS one FROM pg_sleep(0.005)')).rows[0]
+      } finally {
+        reply.header('x-db-ms', String(Math.round(performance.now() - started)))
+      }
+    })
+  })
+
+  let phase: 'before' | 'down' | 'after' = 'before'
+  const results: Array<{ phase: string, status: number, dbMs: number, retryAfter?: string, code?: string }> = []
+  const load = { running: true }
+  const worker = async () => {
+    while (load.running) {
+      // a refusal can be immediate; without yielding, refused workers would spin on microtasks
+      await yieldToLoop()
+      const res = await app.inject('/q')
+      // the phase the query ended in: one that ended before the stop began saw a healthy server
+      const p = phase
+      results.push({ phase: p, status: res.statusCode, dbMs: Number(res.headers['x-db-ms']), retryAfter: res.headers['retry-after'] as string | undefined, code: res.statusCode === 200 ? undefined : res.json().code })
+    }
+  }
+  // as many clients as the pool serves plus the ones it lets wait: nothing is refused while the server is up
+  const workers = Array.from({ length: 25 }, worker)
+
+  await sleep(300)
+  phase = 'down'
+  await pg.stop()
+  await sleep(1500)
+  await pg.start()
+  phase = 'after'
+  await waitFor('the pool to serve again', async () => results.some((r) => r.phase === 'after' && r.status === 200), 10_000)
+  await sleep(300)
+  load.running = false
+  await Promise.all(workers)
+
+  const before = results.filter((r) => r.phase === 'before')
+  const down = results.filter((r) => r.phase === 'down')
+  t.ok(before.length > 0 && before.every((r) => r.status === 200), `${before.length} queries served before the stop`)
+  t.ok(down.length > 0, `${down.length} queries during the outage`)
+  const failures = results.filter((r) => r.status !== 200)
+  t.ok(failures.length > 0, `${failures.length} queries failed`)
+  t.ok(failures.every((r) => r.status === 503), 'every failure is a 503')
+  t.ok(failures.every((r) => r.retryAfter === '1'), 'with Retry-After')
+  t.same([...new Set(failures.map((r) => r.code))].filter((c) => !['HEADROOM_POOL_UNAVAILABLE', 'HEADROOM_POOL_ACQUIRE_TIMEOUT', 'HEADROOM_POOL_EXHAUSTED'].includes(c!)), [], 'only the pool\'s own errors')
+  const slowest = Math.max(...failures.map((r) => r.dbMs))
+  t.ok(slowest <= ACQUIRE_TIMEOUT_MS + TIMER_LATENESS_MS, `the slowest failure took ${slowest} ms (acquire timeout ${ACQUIRE_TIMEOUT_MS} ms)`)
+  const recovered = results.filter((r) => r.phase === 'after').slice(-30)
+  t.ok(recovered.length > 0 && recovered.every((r) => r.status === 200), 'after the restart, the pool serves every query again')
+  const res = await app.inject('/q')
+  t.equal(res.statusCode, 200)
+})
