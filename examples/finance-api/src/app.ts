@@ -2,6 +2,7 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyHelmet from '@fastify/helmet'
 import fastifyRedis from '@fastify/redis'
 import fastifySession from '@fastify/session'
+import { headroomCache } from '@headroom/cache'
 import { headroomHealth } from '@headroom/health'
 import { headroomPool } from '@headroom/pool'
 import { headroomRateLimit } from '@headroom/ratelimit'
@@ -15,6 +16,19 @@ import { connectRedis } from './redis.js'
 import { authRoutes } from './routes/auth.js'
 import { financeRoutes } from './routes/finance.js'
 import { staticRoutes } from './static.js'
+
+declare module '@headroom/cache' {
+  interface CacheNamespaces {
+    summary: { perUser: true }
+    quotes: { perUser: false }
+    insights: { perUser: true }
+  }
+}
+
+/** @default 600000: a quote up to 10 minutes old is served while the provider fails */
+export const QUOTE_STALE_IF_ERROR_MS = 10 * 60_000
+const SUMMARY_KEY = 'summary'
+const INSIGHTS_KEY = 'insights'
 
 export interface AppOptions {
   config: Config
@@ -125,12 +139,28 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     }
   })
 
-  // interim: no cache until @headroom/cache is wired in
+  // Two tiers (this process's L1, Redis L2 shared by every instance), each
+  // namespace with the policy its data can bear. Per-user namespaces cannot
+  // address another user's entry: the user is part of every key by construction.
+  await app.register(headroomCache, {
+    prefix: `${config.redisKeyPrefix}cache:`,
+    namespaces: {
+      // invalidated on every write of the user, so the TTL only bounds memory
+      summary: { perUser: true, ttl: config.summaryTtlS * 1000 },
+      // seconds fresh; if the provider fails, a quote up to 10 minutes old beats none
+      quotes: { ttl: config.market.quoteTtlS * 1000, staleIfError: QUOTE_STALE_IF_ERROR_MS },
+      // an hour, and one model call across all instances (a Redis lease), not one per instance
+      insights: { perUser: true, ttl: config.insights.ttlS * 1000, lease: true }
+    }
+  })
+  const summaryNs = app.cache.ns('summary')
+  const insightsNs = app.cache.ns('insights')
+  const quotesNs = app.cache.ns('quotes')
   const caches: Caches = {
-    summary: (_u, load) => load(),
-    invalidateUser: async () => {},
-    quote: (_s, load) => load(),
-    insights: (_u, load) => load()
+    summary: (userId, load) => summaryNs.forUser(userId).wrap(SUMMARY_KEY, load),
+    invalidateUser: (userId) => summaryNs.forUser(userId).delete(SUMMARY_KEY),
+    quote: (symbol, load) => quotesNs.wrap(symbol, load),
+    insights: (userId, load) => insightsNs.forUser(userId).wrap(INSIGHTS_KEY, load)
   }
 
   const deps: Deps = {
