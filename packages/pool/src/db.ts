@@ -36,6 +36,7 @@ export interface Transaction {
 
 const READ_COMMANDS = new Set(['SELECT', 'SHOW', 'EXPLAIN', 'FETCH', 'MOVE', 'DECLARE'])
 const LSN_SQL = 'SELECT pg_current_wal_insert_lsn()::text AS lsn'
+const PRIMARY_LSN_SQL = 'SELECT pg_current_wal_lsn()::text AS lsn'
 const ISOLATION = new Set(['read committed', 'repeatable read', 'serializable'])
 
 function textOf (query: QueryText): string {
@@ -238,19 +239,37 @@ export class Db {
     }
   }
 
+  private monitor: NodeJS.Timeout | undefined
+
+  private async primaryLsn (): Promise<bigint | null> {
+    try {
+      const { rows } = await this.primaryTarget.use('replica lag check', (c) => c.query<{ lsn: string }>(PRIMARY_LSN_SQL))
+      return parseLsn(rows[0]?.lsn)
+    } catch {
+      return null
+    }
+  }
+
+  private async checkReplicas (): Promise<void> {
+    const lsn = await this.primaryLsn()
+    await Promise.all(this.replicaSet.map((r) => r.check(lsn)))
+  }
+
   async start (): Promise<void> {
-    await Promise.all([
-      this.primaryTarget.prefill(),
-      ...this.replicaSet.map(async (r) => {
-        await r.target.prefill()
-        await r.check()
-        r.start()
-      })
-    ])
+    await Promise.all([this.primaryTarget.prefill(), ...this.replicaSet.map((r) => r.target.prefill())])
+    if (this.replicaSet.length === 0) return
+    await this.checkReplicas()
+    let running = false
+    this.monitor = setInterval(() => {
+      if (running) return
+      running = true
+      this.checkReplicas().finally(() => { running = false }).catch(() => {})
+    }, this.ctx.options.replicaCheckIntervalMs)
+    this.monitor.unref()
   }
 
   async close (timeoutMs: number): Promise<void> {
-    for (const r of this.replicaSet) r.stop()
+    clearInterval(this.monitor)
     await Promise.all([this.primaryTarget.close(timeoutMs), ...this.replicaSet.map((r) => r.target.close(timeoutMs))])
   }
 }

@@ -5,11 +5,12 @@ import type { ReplicaStats } from './metrics.js'
 import { Target, type TargetContext } from './target.js'
 import type pg from 'pg'
 
-// receive == replay means the replica has applied everything it was sent: no lag,
-// however old its last replayed transaction (an idle primary sends nothing new)
+// replay at or past receive means the replica has applied everything it was sent: no
+// lag, however old its last replayed transaction (an idle primary sends nothing new;
+// after a restart the receive position restarts at a segment boundary, behind replay)
 const CHECK_SQL = `SELECT pg_is_in_recovery() AS standby,
   pg_last_wal_replay_lsn()::text AS lsn,
-  CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+  CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
        ELSE COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000, 0) END::float8 AS lag_ms`
 
 export const REPLAY_LSN_SQL = 'SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS lsn'
@@ -30,7 +31,6 @@ export class Replica implements ReplicaStats {
   standby = true
   private passes: number
   private reason = 'not checked yet'
-  private timer: NodeJS.Timeout | undefined
   private checking = false
 
   constructor (readonly index: number, config: pg.ClientConfig, private readonly ctx: TargetContext) {
@@ -76,7 +76,13 @@ export class Replica implements ReplicaStats {
     }
   }
 
-  async check (): Promise<void> {
+  /**
+   * One health check. `primaryLsn` is the primary's WAL position read just
+   * before: a replica that has replayed up to it is not lagging at all, even
+   * while its WAL receiver is still reconnecting (when the SQL estimate,
+   * based on the age of the last replayed transaction, would say it is).
+   */
+  async check (primaryLsn: bigint | null = null): Promise<void> {
     if (this.checking) return
     this.checking = true
     const o = this.ctx.options
@@ -90,8 +96,9 @@ export class Replica implements ReplicaStats {
       const { rows } = await Promise.race([check, timeout])
       const row = rows[0]!
       this.observe(row.standby, row.lsn)
-      this.lagMs = row.lag_ms
-      if (row.lag_ms > o.maxReplicaLagMs) this.eject('lag', `lagging ${Math.round(row.lag_ms)} ms, more than maxReplicaLagMs (${o.maxReplicaLagMs} ms)`)
+      const replayed = parseLsn(row.lsn)
+      this.lagMs = primaryLsn !== null && replayed !== null && replayed >= primaryLsn ? 0 : row.lag_ms
+      if (this.lagMs > o.maxReplicaLagMs) this.eject('lag', `lagging ${Math.round(this.lagMs)} ms, more than maxReplicaLagMs (${o.maxReplicaLagMs} ms)`)
       else this.pass()
     } catch (err) {
       this.lagMs = null
@@ -100,15 +107,6 @@ export class Replica implements ReplicaStats {
       clearTimeout(timer)
       this.checking = false
     }
-  }
-
-  start (): void {
-    this.timer = setInterval(() => { this.check().catch(() => {}) }, this.ctx.options.replicaCheckIntervalMs)
-    this.timer.unref()
-  }
-
-  stop (): void {
-    clearInterval(this.timer)
   }
 
   async health (): Promise<HealthCheckResult> {
