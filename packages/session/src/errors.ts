@@ -1,0 +1,29 @@
+import createError from '@fastify/error'
+
+/** a bad option, at register/ready */
+export const InvalidOption = createError<[string, string]>(
+  'HEADROOM_SESSION_INVALID_OPTION',
+  'Invalid @headroom/session option "%s": %s',
+  500
+)
+
+/** production refuses a secret that is missing, short, a placeholder or repetitive */
+export const WeakSecret = createError<[string]>(
+  'HEADROOM_SESSION_WEAK_SECRET',
+  'Refusing to start in production: %s. Pass `secret` (or an array of secrets, newest first) of at least 32 random characters, e.g. from `openssl rand -base64 48`.',
+  500
+)
+
+/** the session would exceed `maxSize` once serialized */
+export const TooLarge = createError<[number, number]>(
+  'HEADROOM_SESSION_TOO_LARGE',
+  'The session is %d bytes once serialized, over maxSize (%d bytes): keep large data out of the session (store an id and load the rest)',
+  500
+)
+
+/** a per-user operation (list, log out everywhere) needs Redis, and Redis is unavailable */
+export const Unavailable = createError<[string]>(
+  'HEADROOM_SESSION_UNAVAILABLE',
+  'Session store unavailable: %s',
+  503
+)

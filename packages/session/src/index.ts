@@ -1,0 +1,194 @@
+import fastifyCookie from '@fastify/cookie'
+import fastifySession from '@fastify/session'
+import { findRedis, getHub, RedisGuard } from '@headroom/core'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, onSendHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { encode } from './codec.js'
+import { createMetrics } from './metrics.js'
+import { MAX_PROBE_BACKOFF_MS, normalizeOptions, type SessionOptions } from './options.js'
+import { HeadroomStore, kSnapshot, type UserSession } from './store.js'
+
+/**
+ * The data a session holds. Extend it to type your own fields:
+ * `declare module '@headroom/session' { interface SessionData { cart: string[] } }`.
+ */
+export interface SessionData {
+  /**
+   * The signed-in user. Setting it (after `await request.session.regenerate()`)
+   * adds the session to that user's index, which `fastify.sessions.list()` and
+   * `fastify.sessions.destroyUser()` read.
+   */
+  userId?: string
+}
+
+/** What the app uses beyond `request.session`: the per-user index and the store's state. */
+export interface SessionManager {
+  /** a user's live sessions: one ZRANGE and one HGETALL per session of theirs; 503 while Redis is unavailable */
+  list (userId: string): Promise<UserSession[]>
+  /**
+   * Logs a user out everywhere, except the session id `options.except` (e.g.
+   * `request.session.sessionId` to keep the current device): O(that user's
+   * sessions). Returns how many were destroyed; 503 while Redis is unavailable.
+   */
+  destroyUser (userId: string, options?: { except?: string }): Promise<number>
+  /** destroys one session by its (unsigned) id, e.g. one listed by `list()` */
+  destroy (sessionId: string): Promise<void>
+  /** true while sessions live in this instance's memory because Redis is unavailable */
+  readonly fallbackActive: boolean
+}
+
+declare module 'fastify' {
+  interface Session extends SessionData {}
+  interface FastifyInstance {
+    sessions: SessionManager
+  }
+}
+
+/** set on a session read from the store: the expiry it had when the request started */
+const kLoadedExpiry = Symbol('headroom.session.loadedExpiry')
+
+type Stateful = Record<symbol, unknown> & { cookie?: { originalExpires?: Date } }
+
+const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
+  const options = normalizeOptions(opts)
+  const log = fastify.log.child({ plugin: '@headroom/session' })
+  if (options.generatedSecret) log.warn('no `secret` configured: a random one signs cookies, so sessions end with this process')
+
+  const client = findRedis(fastify, options.redis)
+  if (!client) log.warn('no Redis client (option `redis` or @fastify/redis): sessions live in this process\'s memory only')
+  const hub = getHub(fastify)
+  const metrics = createMetrics(hub.registry)
+  // the probe is the only caller while the store is on its fallback: its back-off is capped low, so recovery follows Redis within seconds
+  const guard = client
+    ? new RedisGuard(client, {
+      name: 'session',
+      commandTimeoutMs: options.commandTimeoutMs,
+      resetTimeoutMs: options.probeIntervalMs,
+      maxResetTimeoutMs: Math.max(options.probeIntervalMs, MAX_PROBE_BACKOFF_MS)
+    })
+    : null
+  const store = new HeadroomStore({
+    client,
+    guard,
+    keyPrefix: options.keyPrefix,
+    maxAge: options.maxAge,
+    maxSize: options.maxSize,
+    fallbackMax: options.fallbackMax,
+    probeIntervalMs: options.probeIntervalMs,
+    log,
+    metrics
+  })
+
+  await store.start(options.connectTimeoutMs)
+
+  if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
+  await fastify.register(fastifySession, {
+    secret: options.secrets,
+    // the contract's types want @fastify/session's own Session class; the store reads plain data
+    store: store as never,
+    cookieName: options.cookieName,
+    // an unchanged session is neither saved nor re-sent; the TTL is extended by touch below
+    saveUninitialized: false,
+    rolling: false,
+    cookie: {
+      maxAge: options.maxAge,
+      path: options.cookie.path,
+      ...(options.cookie.domain !== undefined ? { domain: options.cookie.domain } : {}),
+      sameSite: options.cookie.sameSite,
+      secure: options.cookie.secure,
+      httpOnly: options.cookie.httpOnly,
+      partitioned: options.cookie.partitioned
+    }
+  })
+
+  const { cookieName, maxAge, touchAfter } = options
+
+  // Runs after @fastify/session's onRequest: remembers what the request read,
+  // so a save writes only the fields this request changed.
+  const remember: onRequestHookHandler = (request, _reply, done) => {
+    const session = request.session as unknown as Stateful | null
+    const expires = session?.cookie?.originalExpires
+    if (session && expires instanceof Date) {
+      session[kSnapshot] = encode(session)
+      session[kLoadedExpiry] = expires.getTime()
+    }
+    done()
+  }
+
+  const sendCookie = (request: FastifyRequest, reply: FastifyReply) => {
+    const session = request.session
+    reply.setCookie(cookieName, session.encryptedSessionId, session.cookie as never)
+  }
+
+  // Runs after @fastify/session's onSend, which saved a modified session.
+  const touch: onSendHookHandler = (request, reply, _payload, done) => {
+    const session = request.session as typeof request.session | null
+    if (session === null) {
+      // destroyed in this request: the browser forgets the id too
+      if (request.cookies[cookieName] !== undefined) reply.clearCookie(cookieName, { path: options.cookie.path, domain: options.cookie.domain })
+      done()
+      return
+    }
+    const loadedExpiry = (session as unknown as Stateful)[kLoadedExpiry] as number | undefined
+    if (loadedExpiry === undefined || session.isSaved()) {
+      done()
+      return
+    }
+    // @fastify/session clears a cookie signed by an older (still accepted) secret; re-issue it signed by the newest
+    const resign = request.cookies[cookieName] !== session.encryptedSessionId
+    if (loadedExpiry - Date.now() > maxAge - touchAfter) {
+      if (resign) sendCookie(request, reply)
+      done()
+      return
+    }
+    store.touch(session.sessionId, session.userId === undefined ? undefined : String(session.userId)).then(() => {
+      session.touch()
+      sendCookie(request, reply)
+      done()
+    }, done)
+  }
+
+  fastify.addHook('onRequest', remember)
+  fastify.addHook('onSend', touch)
+
+  const manager: SessionManager = {
+    list: (userId) => store.listUser(String(userId)),
+    destroyUser: (userId, o) => store.destroyUser(String(userId), o?.except),
+    destroy: (sessionId) => new Promise<void>((resolve) => store.destroy(sessionId, () => resolve())),
+    get fallbackActive () { return store.fallbackActive }
+  }
+  fastify.decorate('sessions', manager)
+
+  hub.addCheck({
+    name: 'redis:session',
+    owner: '@headroom/session',
+    critical: false,
+    check: async () => {
+      if (!client) return { status: 'pass', output: 'no Redis configured: in-memory sessions on this instance' }
+      if (store.fallbackActive) {
+        return { status: 'warn', output: 'Redis unavailable: sessions are served from this instance\'s memory', observedValue: store.pending, observedUnit: 'sessions to write back' }
+      }
+      return { status: 'pass' }
+    }
+  })
+
+  fastify.addHook('onClose', async () => {
+    store.close()
+    hub.removeCheck('redis:session')
+  })
+}
+
+export const headroomSession = fp(plugin, {
+  fastify: '5.x',
+  name: '@headroom/session'
+})
+export default headroomSession
+
+export * as errors from './errors.js'
+export { HeadroomStore, type UserSession } from './store.js'
+export {
+  normalizeOptions,
+  DEFAULT_KEY_PREFIX, DEFAULT_COOKIE_NAME, DEFAULT_MAX_AGE_MS, DEFAULT_TOUCH_AFTER_RATIO,
+  DEFAULT_MAX_SIZE, DEFAULT_FALLBACK_MAX, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_CONNECT_TIMEOUT_MS, MIN_SECRET_LENGTH,
+  type SessionOptions, type SessionCookieOptions, type SameSite
+} from './options.js'

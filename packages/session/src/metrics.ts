@@ -1,0 +1,39 @@
+import { metric } from '@headroom/core'
+import { Counter, Gauge, type Registry } from 'prom-client'
+
+export interface SessionMetrics {
+  created: Counter
+  destroyed: Counter
+  redisErrors: Counter
+  fallbackActive: Gauge
+  fallbackSessions: Gauge
+  writtenBack: Counter
+  lost: Counter
+}
+
+/** Get-or-create, so two instances of the plugin in one app share their metrics. */
+export function createMetrics (registry: Registry): SessionMetrics {
+  return {
+    created: metric(registry, 'headroom_session_created_total', (registers) => new Counter({
+      name: 'headroom_session_created_total', help: 'Sessions created (first save of a new id, including regenerate)', registers
+    })),
+    destroyed: metric(registry, 'headroom_session_destroyed_total', (registers) => new Counter({
+      name: 'headroom_session_destroyed_total', help: 'Sessions destroyed (log-out, regenerate, log-out-everywhere)', registers
+    })),
+    redisErrors: metric(registry, 'headroom_session_redis_errors_total', (registers) => new Counter({
+      name: 'headroom_session_redis_errors_total', help: 'Redis commands of the session store that failed or timed out', registers
+    })),
+    fallbackActive: metric(registry, 'headroom_session_fallback_active', (registers) => new Gauge({
+      name: 'headroom_session_fallback_active', help: '1 while sessions are served from the in-memory fallback because Redis is unavailable', registers
+    })),
+    fallbackSessions: metric(registry, 'headroom_session_fallback_sessions', (registers) => new Gauge({
+      name: 'headroom_session_fallback_sessions', help: 'Sessions written while Redis was unavailable and not yet written back', registers
+    })),
+    writtenBack: metric(registry, 'headroom_session_written_back_total', (registers) => new Counter({
+      name: 'headroom_session_written_back_total', help: 'Sessions written (or deleted) in Redis after an outage, from the fallback', registers
+    })),
+    lost: metric(registry, 'headroom_session_fallback_evicted_total', (registers) => new Counter({
+      name: 'headroom_session_fallback_evicted_total', help: 'Sessions written during an outage that the bounded fallback evicted before Redis returned', registers
+    }))
+  }
+}

@@ -1,0 +1,195 @@
+import { randomBytes } from 'node:crypto'
+import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient } from '@headroom/core'
+import { InvalidOption, WeakSecret } from './errors.js'
+
+/** @default 'headroom:session:' */
+export const DEFAULT_KEY_PREFIX = 'headroom:session:'
+/** @default 'sessionId' (the name @fastify/session uses) */
+export const DEFAULT_COOKIE_NAME = 'sessionId'
+/** @default 86_400_000 (24 h): the cookie's max age and the Redis TTL */
+export const DEFAULT_MAX_AGE_MS = 24 * 60 * 60 * 1000
+/**
+ * The TTL is extended (PEXPIRE, no rewrite) once this share of `maxAge` has
+ * passed since the last save or touch.
+ * @default 0.25
+ */
+export const DEFAULT_TOUCH_AFTER_RATIO = 0.25
+/** @default 8192: bytes of serialized session data */
+export const DEFAULT_MAX_SIZE = 8192
+/** @default 10_000: sessions the in-memory fallback holds per instance */
+export const DEFAULT_FALLBACK_MAX = 10_000
+/** @default 500: how often a Redis that went away is probed while the fallback is active */
+export const DEFAULT_PROBE_INTERVAL_MS = 500
+/** the longest gap between two probes of a Redis that stays down (the back-off doubles from `probeIntervalMs`) */
+export const MAX_PROBE_BACKOFF_MS = 5000
+/** @default 2000: how long registration waits for a Redis client that is not ready yet before starting on the fallback */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 2000
+/** the shortest secret accepted in production (256 bits of base64 is 43 characters) */
+export const MIN_SECRET_LENGTH = 32
+
+export type SameSite = 'lax' | 'strict' | 'none'
+
+export interface SessionCookieOptions {
+  /** @default undefined (host-only cookie) */
+  domain?: string
+  /** @default '/' */
+  path?: string
+  /** @default 'lax' */
+  sameSite?: SameSite
+  /**
+   * `true` sends the cookie over HTTPS only; `'auto'` follows `request.protocol`
+   * (set Fastify's `trustProxy` behind a TLS-terminating proxy).
+   * @default true in production, 'auto' otherwise
+   */
+  secure?: boolean | 'auto'
+  /** @default true; false is refused in production */
+  httpOnly?: boolean
+  /** @default false */
+  partitioned?: boolean
+}
+
+export interface SessionOptions {
+  /**
+   * Secrets that sign the session cookie, newest first: the first signs, all
+   * verify (rotation: prepend a new one, drop the oldest later). Required in
+   * production (≥ 32 characters, not a placeholder); outside production a
+   * random per-process secret is used when absent.
+   */
+  secret?: string | string[]
+  /** an ioredis client or Cluster; defaults to `fastify.redis` (@fastify/redis); never closed by this plugin */
+  redis?: RedisClient
+  /** @default DEFAULT_KEY_PREFIX */
+  keyPrefix?: string
+  /** @default DEFAULT_COOKIE_NAME */
+  cookieName?: string
+  /** session lifetime in ms: the cookie's Max-Age and the Redis TTL. @default DEFAULT_MAX_AGE_MS */
+  maxAge?: number
+  cookie?: SessionCookieOptions
+  /** ms after the last save or touch before a read extends the TTL. @default maxAge × DEFAULT_TOUCH_AFTER_RATIO */
+  touchAfter?: number
+  /** @default DEFAULT_MAX_SIZE */
+  maxSize?: number
+  /** bound of every Redis command. @default 250 (DEFAULT_COMMAND_TIMEOUT_MS from @headroom/core) */
+  commandTimeoutMs?: number
+  fallback?: {
+    /** @default DEFAULT_FALLBACK_MAX */
+    max?: number
+  }
+  /** @default DEFAULT_PROBE_INTERVAL_MS */
+  probeIntervalMs?: number
+  /** @default DEFAULT_CONNECT_TIMEOUT_MS */
+  connectTimeoutMs?: number
+  /** @default process.env.NODE_ENV === 'production' */
+  production?: boolean
+}
+
+export interface NormalizedOptions {
+  secrets: string[]
+  generatedSecret: boolean
+  redis: RedisClient | undefined
+  keyPrefix: string
+  cookieName: string
+  maxAge: number
+  cookie: Required<Omit<SessionCookieOptions, 'domain'>> & { domain: string | undefined }
+  touchAfter: number
+  maxSize: number
+  commandTimeoutMs: number
+  fallbackMax: number
+  probeIntervalMs: number
+  connectTimeoutMs: number
+  production: boolean
+}
+
+/** Values copied from READMEs and tutorials; refused in production whatever their length. */
+const PLACEHOLDERS = [
+  'a secret with minimum length of 32 characters', 'minimum length of 32 characters',
+  'changeme', 'change-me', 'change_me', 'change this', 'replace-me', 'keyboard cat', 'your-secret-key', 'your_secret_key', 'supersecret'
+]
+
+function positiveInt (name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new InvalidOption(name, `expected a positive integer, got ${JSON.stringify(value)}`)
+  }
+  return value
+}
+
+function weakness (secret: string): string | null {
+  if (secret.length < MIN_SECRET_LENGTH) return `a secret is ${secret.length} characters long, under ${MIN_SECRET_LENGTH}`
+  const lower = secret.toLowerCase()
+  if (PLACEHOLDERS.some((p) => lower.includes(p))) return 'a secret is a documentation placeholder'
+  if (new Set(secret).size < 8) return 'a secret repeats too few distinct characters to be random'
+  return null
+}
+
+function normalizeSecrets (secret: unknown, production: boolean): { secrets: string[], generated: boolean } {
+  if (secret === undefined) {
+    if (production) throw new WeakSecret('no secret is configured')
+    return { secrets: [randomBytes(32).toString('base64url')], generated: true }
+  }
+  const secrets = Array.isArray(secret) ? secret : [secret]
+  if (secrets.length === 0) throw new InvalidOption('secret', 'expected at least one secret')
+  for (const s of secrets) {
+    if (typeof s !== 'string' || s.length === 0) throw new InvalidOption('secret', 'expected non-empty strings')
+    if (production) {
+      const why = weakness(s)
+      if (why) throw new WeakSecret(why)
+    }
+  }
+  return { secrets: [...secrets], generated: false }
+}
+
+export function normalizeOptions (opts: SessionOptions = {}): NormalizedOptions {
+  const production = opts.production ?? process.env.NODE_ENV === 'production'
+  if (typeof production !== 'boolean') throw new InvalidOption('production', 'expected a boolean')
+  const { secrets, generated } = normalizeSecrets(opts.secret, production)
+
+  const keyPrefix = opts.keyPrefix ?? DEFAULT_KEY_PREFIX
+  if (typeof keyPrefix !== 'string') throw new InvalidOption('keyPrefix', 'expected a string')
+  const cookieName = opts.cookieName ?? DEFAULT_COOKIE_NAME
+  if (typeof cookieName !== 'string' || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) {
+    throw new InvalidOption('cookieName', 'expected a cookie name token (letters, digits, !#$%&\'*+-.^_`|~)')
+  }
+  const maxAge = positiveInt('maxAge', opts.maxAge, DEFAULT_MAX_AGE_MS)
+  const touchAfter = opts.touchAfter === undefined
+    ? Math.floor(maxAge * DEFAULT_TOUCH_AFTER_RATIO)
+    : positiveInt('touchAfter', opts.touchAfter, 0)
+  if (touchAfter >= maxAge) throw new InvalidOption('touchAfter', `must be below maxAge (${maxAge} ms), or sessions expire before they are extended`)
+
+  const c = opts.cookie ?? {}
+  if (typeof c !== 'object' || c === null) throw new InvalidOption('cookie', 'expected an object')
+  const sameSite = c.sameSite ?? 'lax'
+  if (!['lax', 'strict', 'none'].includes(sameSite)) throw new InvalidOption('cookie.sameSite', "expected 'lax', 'strict' or 'none'")
+  const secure = c.secure ?? (production ? true : 'auto')
+  if (secure !== true && secure !== false && secure !== 'auto') throw new InvalidOption('cookie.secure', "expected true, false or 'auto'")
+  if (sameSite === 'none' && secure === false) throw new InvalidOption('cookie.sameSite', "'none' needs cookie.secure (browsers drop insecure SameSite=None cookies)")
+  const httpOnly = c.httpOnly ?? true
+  if (typeof httpOnly !== 'boolean') throw new InvalidOption('cookie.httpOnly', 'expected a boolean')
+  if (production && !httpOnly) throw new InvalidOption('cookie.httpOnly', 'false is refused in production: scripts could read the session id')
+  if (production && secure === false) throw new InvalidOption('cookie.secure', 'false is refused in production: the session id would travel in clear text')
+  const path = c.path ?? '/'
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new InvalidOption('cookie.path', "expected a path starting with '/'")
+  if (c.domain !== undefined && typeof c.domain !== 'string') throw new InvalidOption('cookie.domain', 'expected a string')
+
+  const redis = opts.redis
+  if (redis !== undefined && (typeof redis !== 'object' || redis === null || typeof (redis as { hgetall?: unknown }).hgetall !== 'function')) {
+    throw new InvalidOption('redis', 'expected an ioredis Redis or Cluster client')
+  }
+
+  return {
+    secrets,
+    generatedSecret: generated,
+    redis,
+    keyPrefix,
+    cookieName,
+    maxAge,
+    cookie: { domain: c.domain, path, sameSite, secure, httpOnly, partitioned: c.partitioned ?? false },
+    touchAfter,
+    maxSize: positiveInt('maxSize', opts.maxSize, DEFAULT_MAX_SIZE),
+    commandTimeoutMs: positiveInt('commandTimeoutMs', opts.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
+    fallbackMax: positiveInt('fallback.max', opts.fallback?.max, DEFAULT_FALLBACK_MAX),
+    probeIntervalMs: positiveInt('probeIntervalMs', opts.probeIntervalMs, DEFAULT_PROBE_INTERVAL_MS),
+    connectTimeoutMs: positiveInt('connectTimeoutMs', opts.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS),
+    production
+  }
+}

@@ -1,0 +1,68 @@
+import type { RedisClient } from '@headroom/core'
+import { isolatedRedis, startRedis, startRedisCluster, waitFor } from '@headroom/testing'
+import { Redis } from 'ioredis'
+import type { Test } from 'tap'
+import { clusterClient, redisClient } from './helpers.js'
+import type { OutageFixture } from './suite.js'
+
+function parseStats (info: string, into: Record<string, number>): void {
+  for (const line of info.split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+)/.exec(line.trim())
+    if (m) into[m[1] as string] = (into[m[1] as string] ?? 0) + Number(m[2])
+  }
+}
+
+/** the shared Redis, under a key prefix of this test's own */
+export async function sharedBackend (t: Test) {
+  const iso = await isolatedRedis(t)
+  return { client: () => redisClient(t, iso.url), admin: redisClient(t, iso.url) as RedisClient, prefix: iso.prefix }
+}
+
+/** a redis-server of this test's own: command counts are this test's alone, and it may be killed */
+export async function privateBackend (t: Test): Promise<OutageFixture> {
+  const server = await startRedis(t)
+  const admin = redisClient(t, server.url)
+  return {
+    client: () => redisClient(t, server.url),
+    admin,
+    prefix: 'p:',
+    async commandStats () {
+      const out: Record<string, number> = {}
+      parseStats(await admin.info('commandstats'), out)
+      return out
+    },
+    async resetStats () { await admin.config('RESETSTAT') },
+    kill: () => server.kill(),
+    start: () => server.start()
+  }
+}
+
+/** a private 3-master Redis Cluster; killing it kills every node */
+export async function clusterBackend (t: Test): Promise<OutageFixture> {
+  const cluster = await startRedisCluster(t)
+  const nodes = cluster.nodes.map((n) => {
+    const c = new Redis(n.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+    c.on('error', () => {})
+    t.teardown(() => c.disconnect())
+    return c
+  })
+  return {
+    client: () => clusterClient(t, cluster.startupNodes),
+    admin: clusterClient(t, cluster.startupNodes),
+    prefix: 'c:',
+    async commandStats () {
+      const out: Record<string, number> = {}
+      for (const n of nodes) parseStats(await n.info('commandstats'), out)
+      return out
+    },
+    async resetStats () { await Promise.all(nodes.map((n) => n.config('RESETSTAT'))) },
+    kill: async () => { await Promise.all(cluster.nodes.map((n) => n.kill())) },
+    async start () {
+      await Promise.all(cluster.nodes.map((n) => n.start()))
+      await waitFor('cluster_state:ok after the restart', async () => {
+        const states = await Promise.all(nodes.map(async (n) => String(await n.cluster('INFO').catch(() => '')).includes('cluster_state:ok')))
+        return states.every(Boolean)
+      }, 20_000, 100)
+    }
+  }
+}
