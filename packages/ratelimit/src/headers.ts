@@ -1,6 +1,5 @@
 import type { FastifyReply } from 'fastify'
 import type { Policy } from './options.js'
-import { sfString } from './options.js'
 
 /** The IANA problem type of draft-ietf-httpapi-ratelimit-headers-10 for an exhausted quota. */
 export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-types#quota-exceeded'
@@ -15,7 +14,7 @@ export const QUOTA_EXCEEDED_TYPE = 'https://iana.org/assignments/http-problem-ty
 export function setHeaders (reply: FastifyReply, policy: Policy, remaining: number, seconds: number, legacy: boolean, draft: boolean): void {
   if (draft) {
     reply.header('ratelimit-policy', policy.header)
-    reply.header('ratelimit', `${sfString(policy.name)};r=${remaining};t=${seconds}`)
+    reply.header('ratelimit', `${policy.item};r=${remaining};t=${seconds}`)
   }
   if (legacy) {
     reply.header('x-ratelimit-limit', policy.limit)

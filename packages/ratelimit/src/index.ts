@@ -8,7 +8,7 @@ import { Engine, type StoreResult } from './store.js'
 import { clientIdentity, skipper } from './identity.js'
 import { RouteResolver, type RouteLimit } from './routes.js'
 import { quotaExceeded, setHeaders, storeUnavailable } from './headers.js'
-import { createMetrics } from './metrics.js'
+import { createMetrics, type Tally } from './metrics.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -28,8 +28,8 @@ type Limiter = ReturnType<FastifyInstance['createRateLimit']>
 type LimitResult = Awaited<ReturnType<Limiter>>
 interface ResolvedRoute extends RouteLimit {
   limiter: Limiter
-  allowed: { inc: () => void }
-  limited: { inc: () => void }
+  allowed: Tally
+  limited: Tally
 }
 
 const OWNER = '@headroom/ratelimit'
@@ -127,8 +127,8 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     return {
       ...limit,
       limiter,
-      allowed: metrics.requests.labels(policy.name, 'allowed'),
-      limited: metrics.requests.labels(policy.name, 'limited')
+      allowed: metrics.requests(policy.name, 'allowed'),
+      limited: metrics.requests(policy.name, 'limited')
     }
   }
 
@@ -142,9 +142,8 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     const resolved = limit.policy === defaultRoute.policy && limit.hook === defaultRoute.hook && !limit.keyGenerator
       ? defaultRoute
       : prepare(limit)
-    const handler: onRequestAsyncHookHandler = async function (request, reply) {
-      await check(resolved, request, reply)
-      if (reply.sent) return reply
+    const handler: onRequestAsyncHookHandler = function (request, reply) {
+      return check(resolved, request, reply)
     }
     const existing = route[resolved.hook]
     route[resolved.hook] = (existing === undefined
@@ -158,10 +157,11 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
       done()
       return
     }
-    check(defaultRoute, request, reply).then(() => done(), done)
+    check(defaultRoute, request, reply).then(() => { if (!reply.sent) done() }, done)
   })
 
-  async function check (route: ResolvedRoute, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /** Resolves to `reply` when it answered the request (429/503), as Fastify's async hooks expect. */
+  async function check (route: ResolvedRoute, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
     if (skip(request)) return
     const { policy } = route
     let result: LimitResult
@@ -175,18 +175,17 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
       }
       metrics.fallback.labels(policy.name, 'closed').inc()
       const problem = storeUnavailable(err.code)
-      await reply.code(503).header('retry-after', 1).type('application/problem+json').send(problem)
-      return
+      return reply.code(503).header('retry-after', 1).type('application/problem+json').send(problem)
     }
     if (result.isAllowed) return
     setHeaders(reply, policy, result.remaining, result.ttlInSeconds, options.legacyHeaders, options.headers)
     if (!result.isExceeded) {
-      route.allowed.inc()
+      route.allowed.n++
       return
     }
-    route.limited.inc()
+    route.limited.n++
     const problem = quotaExceeded(policy, result.ttlInSeconds, new QuotaExceeded(policy.name, result.ttlInSeconds).code)
-    await reply.code(429).header('retry-after', result.ttlInSeconds).type('application/problem+json').send(problem)
+    return reply.code(429).header('retry-after', result.ttlInSeconds).type('application/problem+json').send(problem)
   }
 
   fastify.decorate('headroomRateLimit', {

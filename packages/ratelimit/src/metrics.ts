@@ -4,15 +4,54 @@ import { metric } from '@headroom/core'
 export type Outcome = 'allowed' | 'limited'
 
 /**
- * Labels are bounded: `policy` is a configured policy name (or a route
- * pattern with an inline limit), `source` one of five values.
+ * A counter bumped on the request path as a plain number and added to the
+ * prom-client counter when the registry is scraped: labelled `inc()` hashes
+ * its labels on every call, which costs more than the rest of an allowed
+ * request's bookkeeping.
+ */
+export interface Tally {
+  n: number
+}
+
+/** Per registry: the tallies to drain into each counter at collect time. */
+const tallies = new WeakMap<Registry, Map<string, Array<{ labels: Record<string, string>, tally: Tally }>>>()
+
+function drained (registry: Registry, name: string) {
+  return function collect (this: Counter) {
+    for (const { labels, tally } of tallies.get(registry)?.get(name) ?? []) {
+      if (tally.n > 0) {
+        this.inc(labels, tally.n)
+        tally.n = 0
+      }
+    }
+  }
+}
+
+function tally (registry: Registry, counter: Counter, name: string, labels: Record<string, string>): Tally {
+  let byName = tallies.get(registry)
+  if (!byName) tallies.set(registry, (byName = new Map()))
+  let list = byName.get(name)
+  if (!list) byName.set(name, (list = []))
+  const found = list.find((e) => Object.entries(labels).every(([k, v]) => e.labels[k] === v))
+  if (found) return found.tally
+  const created = { n: 0 }
+  list.push({ labels, tally: created })
+  // a zero sample from the start, so rate() sees the first increment
+  counter.inc(labels, 0)
+  return created
+}
+
+/**
+ * Labels are bounded: `policy` is a configured policy or group name (or a
+ * route pattern with an inline limit), `outcome` and `source` a few fixed values.
  */
 export function createMetrics (registry: Registry) {
   const requests = metric(registry, 'headroom_ratelimit_requests_total', (registers) => new Counter({
     name: 'headroom_ratelimit_requests_total',
     help: 'Requests counted by the rate limiter, by policy and outcome (allowed | limited).',
     labelNames: ['policy', 'outcome'],
-    registers
+    registers,
+    collect: drained(registry, 'headroom_ratelimit_requests_total')
   }))
   const fallback = metric(registry, 'headroom_ratelimit_fallback_total', (registers) => new Counter({
     name: 'headroom_ratelimit_fallback_total',
@@ -25,7 +64,12 @@ export function createMetrics (registry: Registry) {
     help: '1 while the Redis circuit is open and the store-down policy applies, else 0.',
     registers
   }))
-  return { requests, fallback, fallbackActive }
+  return {
+    requests: (policy: string, outcome: Outcome): Tally =>
+      tally(registry, requests, 'headroom_ratelimit_requests_total', { policy, outcome }),
+    fallback,
+    fallbackActive
+  }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>

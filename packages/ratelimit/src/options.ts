@@ -134,6 +134,8 @@ export interface Policy {
   hook: RateLimitHookName
   /** the constant `RateLimit-Policy` item */
   header: string
+  /** the policy name as an sf-string, for `RateLimit` */
+  item: string
 }
 
 export interface NormalizedOptions {
@@ -256,7 +258,8 @@ export function makePolicy (
     buckets,
     key: optionalFunction(`${where}.key`, input.key),
     hook: hookName(`${where}.hook`, input.hook, defaults.hook),
-    header: `${sfString(name)};q=${limit};w=${Math.ceil(windowMs / 1000)}`
+    header: `${sfString(name)};q=${limit};w=${Math.ceil(windowMs / 1000)}`,
+    item: sfString(name)
   }
 }
 

@@ -83,7 +83,7 @@ export class Engine {
   /** Takes one request for `key` under `policy`; `cb` gets @fastify/rate-limit's `{ current, ttl }`. */
   take (policy: Policy, key: string, cb: Callback): void {
     const fullKey = this.redisKey(policy, key)
-    if (this.#blocked !== null) {
+    if (this.#blocked !== null && this.guard !== null) {
       const left = this.#blocked.getRemainingTTL(fullKey)
       if (left > 0) {
         this.#events.onDecided?.(policy, 'block', 1)
