@@ -53,7 +53,11 @@ export function renderSvg (seconds: Second[]): string {
     { key: 'p99', label: 'p99', color: COLORS.p99 }
   ])
   const axisY = PAD.top + PANEL * 2 + PAD.gap + 18
-  out.push(`<text x="${PAD.left + plotW / 2}" y="${axisY + 12}" text-anchor="middle" fill="#4a5568">seconds into the measured run (1–${seconds.length})</text>`)
+  const every = n > 30 ? 10 : 5
+  seconds.forEach((s, i) => {
+    if (s.t % every === 0 || i === 0) out.push(`<text x="${x(i).toFixed(1)}" y="${axisY - 4}" text-anchor="middle" fill="#4a5568">${s.t}</text>`)
+  })
+  out.push(`<text x="${PAD.left + plotW / 2}" y="${axisY + 14}" text-anchor="middle" fill="#4a5568">seconds into the measured run</text>`)
   out.push('</svg>')
   return out.join('\n') + '\n'
 }

@@ -1,11 +1,10 @@
-import fastifyCookie from '@fastify/cookie'
 import fastifyHelmet from '@fastify/helmet'
 import fastifyRedis from '@fastify/redis'
-import fastifySession from '@fastify/session'
 import { headroomCache } from '@headroom/cache'
 import { headroomHealth } from '@headroom/health'
 import { headroomPool } from '@headroom/pool'
 import { headroomRateLimit } from '@headroom/ratelimit'
+import { headroomSession } from '@headroom/session'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.js'
 import type { Db } from './db.js'
@@ -101,19 +100,22 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     ? (request: FastifyRequest) => request.db as unknown as Db
     : () => app.db as unknown as Db
 
-  // interim: @fastify/session's memory store until @headroom/session is wired in
-  await app.register(fastifyCookie)
-  await app.register(fastifySession, {
+  // Sessions in Redis (this instance's memory while Redis is away), indexed per
+  // user so log-out-everywhere costs O(that user's sessions). Before the rate
+  // limit: its identity is the session's user.
+  await app.register(headroomSession, {
     secret: config.sessionSecrets,
-    cookieName: 'sid',
-    saveUninitialized: false,
-    cookie: { httpOnly: true, sameSite: 'lax', secure: config.env === 'production', maxAge: 7 * 24 * 3600_000, path: '/' }
+    keyPrefix: `${config.redisKeyPrefix}session:`,
+    production: config.env === 'production'
   })
   const sessions: SessionControl = {
+    // setting session.userId is what indexes the session under the user
     async loggedIn () {},
-    async logoutEverywhere (request) {
+    async logoutEverywhere (request, userId) {
+      const ended = await app.sessions.destroyUser(userId)
+      // this request's own copy would otherwise be saved again on the way out
       await request.session.destroy()
-      return 1
+      return ended
     }
   }
 

@@ -1,10 +1,11 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto'
+// request.session's type: @headroom/session's published types do not carry @fastify/session's augmentation
+import type {} from '@fastify/session'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { CsrfRejected, Unauthenticated } from './errors.js'
 
-declare module 'fastify' {
-  interface Session {
-    userId?: string
+declare module '@headroom/session' {
+  interface SessionData {
     /** the synchronizer token a cookie-authenticated write must echo in `x-csrf-token` */
     csrfToken?: string
   }

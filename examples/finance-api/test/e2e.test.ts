@@ -110,3 +110,31 @@ t.test('bad input is a 4xx with a message, never a 500', async (t) => {
   t.equal((await c.post('/api/transactions', { accountId: '999999', amountCents: 1, category: 'x' })).status, 404)
   t.equal((await c.get('/api/quotes?symbols=NOPE')).status, 400)
 })
+
+t.test('a second login elsewhere plus log-out-everywhere ends both sessions, and no one else\'s', async (t) => {
+  const server = await app(t)
+  const laptop = new Client(server)
+  await laptop.signup('everywhere@example.com', 'long enough password')
+  const phone = new Client(server)
+  t.equal((await phone.login('everywhere@example.com', 'long enough password')).status, 200)
+  const bystander = new Client(server)
+  await bystander.signup('bystander@example.com', 'long enough password')
+  t.not(phone.cookie, laptop.cookie, 'two sessions')
+  const userId = (await laptop.get('/api/auth/me')).body.user.id
+  t.equal((await server.sessions.list(userId)).length, 2, 'both in the per-user index in Redis')
+  t.equal((await laptop.get('/api/summary')).status, 200)
+  t.equal((await phone.get('/api/summary')).status, 200)
+
+  const phoneCookie = phone.cookie
+  const ended = await phone.post('/api/auth/logout-everywhere')
+  t.equal(ended.status, 200)
+  // replaying the old cookie, as a thief who copied it would
+  phone.cookie = phoneCookie
+  t.equal(ended.body.sessionsEnded, 2)
+  t.equal((await phone.get('/api/summary')).status, 401, 'this device is logged out')
+  t.equal((await laptop.get('/api/summary')).status, 401, 'the other device is logged out')
+  t.equal((await bystander.get('/api/summary')).status, 200, 'another user is not')
+  // a new login works as before
+  t.equal((await laptop.login('everywhere@example.com', 'long enough password')).status, 200)
+  t.equal((await laptop.get('/api/summary')).status, 200)
+})

@@ -27,4 +27,11 @@ t.test('with no DATABASE_URL and no REDIS_URL the server boots on PGlite and ser
   const tx = await client.post('/api/transactions', { accountId: summary.body.accounts[0].id, amountCents: 250000, category: 'salary' })
   t.equal(tx.status, 201)
   t.equal((await client.get('/api/summary')).body.netWorthCents, 250000)
+
+  // the in-memory session store keeps the per-user index too
+  const cookie = client.cookie
+  const ended = await visitor.post('/api/auth/logout-everywhere')
+  t.equal(ended.body.sessionsEnded, 2)
+  client.cookie = cookie
+  t.equal((await client.get('/api/summary')).status, 401, 'the other session ended too')
 })
