@@ -1,6 +1,6 @@
 import underPressure from '@fastify/under-pressure'
 import { getHub } from '@headroom/core'
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { metricsAccess } from './access.js'
 import { CheckRunner } from './checks.js'
@@ -31,35 +31,74 @@ declare module 'fastify' {
   }
 }
 
-const kRoute = Symbol('headroom.health.route')
+const kNotCounted = Symbol('headroom.health.notCounted')
 
 const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
   const options = normalizeOptions(opts)
   const hub = getHub(fastify)
   for (const check of options.checks) hub.addCheck({ owner: 'app', ...check })
 
-  // Under-pressure always samples (the gauges and readiness read it); with
-  // `pressure: false` every threshold is 0 and it sheds nothing.
+  const drain = new Drain(fastify, options)
+  const http = new HttpMetrics(hub.registry, options.metrics ? options.metrics.buckets : [...DEFAULT_DURATION_BUCKETS])
+
+  // Under-pressure samples event-loop delay and utilisation, heap and RSS and
+  // decides whether the process is under pressure. It is registered in a
+  // context of its own: its decorators cannot clash with an app's own
+  // under-pressure, and its per-request hook is replaced by the one below,
+  // which also does the metrics, so a request pays for one onRequest hook.
   const pressure: NormalizedPressure = options.pressure || {
     maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxHeapUsedBytes: 0, maxRssBytes: 0, sampleIntervalMs: 1000, retryAfterSeconds: 10
   }
+  let sampler!: FastifyInstance
+  await fastify.register(async (child) => {
+    await child.register(underPressure, {
+      maxEventLoopDelay: pressure.maxEventLoopDelayMs,
+      maxEventLoopUtilization: pressure.maxEventLoopUtilization,
+      eventLoopUtilizationMode: 'interval',
+      maxHeapUsedBytes: pressure.maxHeapUsedBytes,
+      maxRssBytes: pressure.maxRssBytes,
+      sampleInterval: pressure.sampleIntervalMs
+    })
+    sampler = child
+  })
+  const shedding = options.pressure !== false
   const underPressureError = new UnderPressure()
-  await fastify.register(underPressure, {
-    maxEventLoopDelay: pressure.maxEventLoopDelayMs,
-    maxEventLoopUtilization: pressure.maxEventLoopUtilization,
-    eventLoopUtilizationMode: 'interval',
-    maxHeapUsedBytes: pressure.maxHeapUsedBytes,
-    maxRssBytes: pressure.maxRssBytes,
-    sampleInterval: pressure.sampleIntervalMs,
-    pressureHandler: (_request, reply, type) => {
-      state.shed.inc({ reason: type })
-      reply.code(503).header('Retry-After', pressure.retryAfterSeconds)
-      return underPressureError as unknown as undefined
+  const retryAfter = String(pressure.retryAfterSeconds)
+
+  fastify.decorateRequest(kNotCounted, false)
+  fastify.addHook('onRequest', (request, reply, done) => {
+    http.start(request.raw.socket)
+    // while draining, every answer ends its connection: keep-alive clients
+    // reconnect (to another instance, once the balancer has dropped this one)
+    // and nothing is left idle when the listener closes
+    if (drain.draining) reply.header('connection', 'close')
+    if (shedding && sampler.isUnderPressure() && (request.routeOptions.config as unknown as Record<symbol, unknown>)[kNotTraffic] !== true) {
+      state.shed.inc({ reason: pressureReason() })
+      reply.code(503).header('retry-after', retryAfter)
+      done(underPressureError)
+      return
     }
+    done()
+  })
+  fastify.addHook('onResponse', (request, reply, done) => {
+    if ((request as unknown as Record<symbol, boolean>)[kNotCounted]) return done()
+    http.end(request.raw.socket)
+    const routeOptions = request.routeOptions
+    const route = http.route(routeOptions.config as unknown as Record<PropertyKey, unknown> | undefined, routeOptions.url)
+    if (route !== null) http.observe(route, request.method, reply.statusCode, reply.elapsedTime / 1000)
+    done()
   })
 
+  /** the threshold exceeded, named as under-pressure names it, for the shed counter */
+  const pressureReason = (): string => {
+    const usage = sampler.memoryUsage()
+    if (pressure.maxEventLoopDelayMs > 0 && usage.eventLoopDelay > pressure.maxEventLoopDelayMs) return underPressure.TYPE_EVENT_LOOP_DELAY
+    if (pressure.maxHeapUsedBytes > 0 && usage.heapUsed > pressure.maxHeapUsedBytes) return underPressure.TYPE_HEAP_USED_BYTES
+    if (pressure.maxRssBytes > 0 && usage.rssBytes > pressure.maxRssBytes) return underPressure.TYPE_RSS_BYTES
+    return underPressure.TYPE_EVENT_LOOP_UTILIZATION
+  }
   const pressureSamples = (): PressureSample[] => {
-    const usage = fastify.memoryUsage()
+    const usage = sampler.memoryUsage()
     return [
       { name: 'eventloop:delay', value: Math.round(usage.eventLoopDelay * 100) / 100, unit: 'ms', max: pressure.maxEventLoopDelayMs },
       { name: 'eventloop:utilization', value: Math.round(usage.eventLoopUtilized * 1000) / 1000, unit: 'ratio', max: pressure.maxEventLoopUtilization },
@@ -68,7 +107,6 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
     ]
   }
 
-  const drain = new Drain(fastify, options)
   const runner = new CheckRunner(hub, {
     intervalMs: options.checkIntervalMs,
     timeoutMs: options.checkTimeoutMs,
@@ -83,55 +121,27 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
     results: runner.results(), pressure: pressureSamples(), draining: drain.draining, info: options.info
   })
 
-  const http = new HttpMetrics(hub.registry, options.metrics ? options.metrics.buckets : [...DEFAULT_DURATION_BUCKETS])
   const state = stateMetrics(hub.registry, {
     draining: () => drain.draining,
     ready: () => readiness().status !== 'fail',
-    usage: () => fastify.memoryUsage(),
-    underPressure: () => fastify.isUnderPressure()
+    usage: () => sampler.memoryUsage(),
+    underPressure: () => sampler.isUnderPressure()
   })
   if (options.metrics && options.metrics.defaultMetrics) defaultMetrics(hub.registry)
 
-  fastify.decorateRequest(kRoute, null)
-  fastify.addHook('onRequest', (request, reply, done) => {
-    const routeOptions = request.routeOptions
-    const series = http.route(routeOptions.config as unknown as Record<PropertyKey, unknown> | undefined, routeOptions.url)
-    if (series !== null) {
-      (request as unknown as Record<symbol, unknown>)[kRoute] = series
-      http.inFlight++
-    }
-    // while draining, every answer ends its connection: keep-alive clients
-    // reconnect (to another instance, once the balancer has dropped this one)
-    // and nothing is left idle when the listener closes
-    if (drain.draining) reply.header('connection', 'close')
-    done()
-  })
-  const finish = (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const holder = request as unknown as Record<symbol, ReturnType<HttpMetrics['route']>>
-    const series = holder[kRoute]
-    if (series) {
-      holder[kRoute] = null
-      http.inFlight--
-      http.observe(series, request.method, reply.statusCode, reply.elapsedTime / 1000)
-    }
-    done()
-  }
-  fastify.addHook('onResponse', finish)
-  fastify.addHook('onRequestAbort', (request, done) => {
-    const holder = request as unknown as Record<symbol, unknown>
-    if (holder[kRoute]) {
-      holder[kRoute] = null
-      http.inFlight--
-    }
-    done()
-  })
-
-  // Probes and /metrics: never shed (under-pressure calls a route's own
-  // pressureHandler, and one returning nothing lets the request through), never
+  // Probes and /metrics: never shed (kNotTraffic), never
   // rate limited (@headroom/ratelimit and @fastify/rate-limit skip
   // `rateLimit: false`), never counted as traffic, never logged per request.
-  const probeConfig = { rateLimit: false, pressureHandler: () => undefined, [kNotTraffic]: true }
-  const probe = { config: probeConfig, logLevel: 'warn' } as const
+  const probeConfig = { rateLimit: false, [kNotTraffic]: true }
+  const probe = {
+    config: probeConfig,
+    logLevel: 'warn',
+    onRequest: (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
+      http.end(request.raw.socket);
+      (request as unknown as Record<symbol, boolean>)[kNotCounted] = true
+      done()
+    }
+  } as const
 
   fastify.get(options.livenessPath, probe, async (_request, reply) => {
     reply.header('content-type', HEALTH_CONTENT_TYPE).header('cache-control', 'no-store')

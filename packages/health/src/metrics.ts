@@ -1,6 +1,6 @@
 import { METHODS } from 'node:http'
 import { metric } from '@headroom/core'
-import { collectDefaultMetrics, Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, type Metric, type Registry } from 'prom-client'
 import type { CachedResult } from './checks.js'
 
 /** The route label of every request that matched no route: one bucket, whatever the URL. */
@@ -9,15 +9,85 @@ export const UNKNOWN_ROUTE = '__unknown__'
 /** Marks a route's config (probes, /metrics) so its requests are not counted as traffic. */
 export const kNotTraffic = Symbol.for('headroom.health.notTraffic')
 
-type ObserveFn = (value: number) => void
+const METHOD_INDEX = new Map(METHODS.map((m, i) => [m, i]))
+
+/** The counts of one label set: cumulative buckets are only computed at scrape time. */
+interface Series {
+  labels: { method: string, route: string, status_code: string }
+  buckets: Float64Array
+  sum: number
+  count: number
+}
 
 interface RouteSeries {
   route: string
-  /** per status code × method, the labelled child, so a request costs no label hashing on a known series */
-  children: Map<number, ObserveFn>
+  /** by status code × method: no label hashing on the request path */
+  series: Map<number, Series>
 }
 
-const METHOD_INDEX = new Map(METHODS.map((m, i) => [m, i]))
+/**
+ * A Prometheus histogram with the request path cut to a bucket search and
+ * three additions. prom-client's own `observe()` validates and hashes the
+ * labels on every call, which is most of what fastify-metrics costs; here a
+ * route's series are found by number and the exposition (prom-client's
+ * Registry, same text format) is built when scraped.
+ */
+class RequestDurationHistogram {
+  readonly name = 'headroom_health_http_request_duration_seconds'
+  readonly help = 'HTTP request duration by method, route template and status code; unmatched URLs are route="__unknown__"'
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  readonly #bounds: number[]
+  readonly #all = new Set<Series>()
+
+  constructor (bounds: number[]) {
+    this.#bounds = bounds
+  }
+
+  create (method: string, route: string, statusCode: number): Series {
+    const series: Series = { labels: { method, route, status_code: String(statusCode) }, buckets: new Float64Array(this.#bounds.length), sum: 0, count: 0 }
+    this.#all.add(series)
+    return series
+  }
+
+  observe (series: Series, seconds: number): void {
+    const bounds = this.#bounds
+    for (let i = 0; i < bounds.length; i++) {
+      if (seconds <= (bounds[i] as number)) {
+        (series.buckets[i] as number)++
+        break
+      }
+    }
+    series.sum += seconds
+    series.count++
+  }
+
+  async get () {
+    const values: Array<{ metricName: string, labels: Record<string, string | number>, value: number }> = []
+    for (const s of this.#all) {
+      let cumulative = 0
+      this.#bounds.forEach((le, i) => {
+        cumulative += s.buckets[i] as number
+        values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le }, value: cumulative })
+      })
+      values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le: '+Inf' }, value: s.count })
+      values.push({ metricName: `${this.name}_sum`, labels: s.labels, value: s.sum })
+      values.push({ metricName: `${this.name}_count`, labels: s.labels, value: s.count })
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator }
+  }
+
+  reset (): void {
+    for (const s of this.#all) {
+      s.buckets.fill(0)
+      s.sum = 0
+      s.count = 0
+    }
+  }
+}
+
+const kActive = Symbol('headroom.health.activeRequests')
+type TrackedSocket = { [kActive]?: number, once: (event: 'close', fn: () => void) => unknown }
 
 /**
  * The HTTP metrics: a duration histogram by method, route template and
@@ -25,18 +95,16 @@ const METHOD_INDEX = new Map(METHODS.map((m, i) => [m, i]))
  * and the requests in flight.
  */
 export class HttpMetrics {
-  readonly duration: Histogram<'method' | 'route' | 'status_code'>
+  readonly duration: RequestDurationHistogram
   inFlight = 0
   readonly #routes = new WeakMap<object, RouteSeries | null>()
 
   constructor (registry: Registry, buckets: number[]) {
-    this.duration = metric(registry, 'headroom_health_http_request_duration_seconds', (registers) => new Histogram({
-      name: 'headroom_health_http_request_duration_seconds',
-      help: 'HTTP request duration by method, route template and status code; unmatched URLs are route="__unknown__"',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets,
-      registers
-    }))
+    this.duration = metric(registry, 'headroom_health_http_request_duration_seconds', (registers) => {
+      const histogram = new RequestDurationHistogram(buckets)
+      for (const r of registers) r.registerMetric(histogram as unknown as Metric)
+      return histogram as unknown as Metric
+    }) as unknown as RequestDurationHistogram
     const self = this
     metric(registry, 'headroom_health_http_requests_in_flight', (registers) => new Gauge({
       name: 'headroom_health_http_requests_in_flight',
@@ -46,25 +114,58 @@ export class HttpMetrics {
     }))
   }
 
+  /**
+   * A request starts. A client that goes away before its answer gets no
+   * onResponse, so its socket's close settles the count: one listener per
+   * connection, not one per request.
+   */
+  start (socket: TrackedSocket | null | undefined): void {
+    this.inFlight++
+    if (!socket) return
+    const active = socket[kActive]
+    if (active === undefined) {
+      socket[kActive] = 1
+      socket.once('close', () => {
+        this.inFlight -= socket[kActive] ?? 0
+        socket[kActive] = 0
+      })
+    } else {
+      socket[kActive] = active + 1
+    }
+  }
+
+  /** A request is answered (or was not traffic after all); false when its socket's close already counted it. */
+  end (socket: TrackedSocket | null | undefined): boolean {
+    if (!socket) {
+      this.inFlight--
+      return true
+    }
+    const active = socket[kActive] ?? 0
+    if (active <= 0) return false
+    socket[kActive] = active - 1
+    this.inFlight--
+    return true
+  }
+
   /** The series of a route, or null for a route that is not traffic; computed once per route. */
   route (config: Record<PropertyKey, unknown> | undefined, url: string | undefined): RouteSeries | null {
     const key = config ?? HttpMetrics
     let series = this.#routes.get(key)
     if (series === undefined) {
-      series = config?.[kNotTraffic] === true ? null : { route: url ?? UNKNOWN_ROUTE, children: new Map() }
+      series = config?.[kNotTraffic] === true ? null : { route: url ?? UNKNOWN_ROUTE, series: new Map() }
       this.#routes.set(key, series)
     }
     return series
   }
 
-  observe (series: RouteSeries, method: string, statusCode: number, seconds: number): void {
+  observe (route: RouteSeries, method: string, statusCode: number, seconds: number): void {
     const key = statusCode * 64 + (METHOD_INDEX.get(method) ?? 63)
-    let observe = series.children.get(key)
-    if (observe === undefined) {
-      observe = this.duration.labels(METHOD_INDEX.has(method) ? method : 'OTHER', series.route, String(statusCode)).observe
-      series.children.set(key, observe)
+    let series = route.series.get(key)
+    if (series === undefined) {
+      series = this.duration.create(METHOD_INDEX.has(method) ? method : 'OTHER', route.route, statusCode)
+      route.series.set(key, series)
     }
-    observe(seconds)
+    this.duration.observe(series, seconds)
   }
 }
 
