@@ -121,9 +121,9 @@ const plugin: FastifyPluginAsync<CacheOptions> = async (fastify, opts) => {
     critical: false,
     check: async (): Promise<HealthCheckResult> => {
       if (!l2) return { status: 'pass', output: 'no Redis configured: L1 only (single instance)' }
-      if (live.degraded && l2.guard.breaker.allowsCall) {
+      if (live.degraded && l2.guard.breaker.allowsCall && l2.guard.client.status === 'ready') {
         // a probe, so recovery shows without waiting for traffic
-        await l2.guard.run((c) => c.ping()).catch(() => {})
+        await l2.run((c) => c.ping()).catch(() => {})
       }
       if (live.degraded) return { status: 'warn', output: 'Redis unavailable: serving from L1 and the source; invalidations are queued', observedValue: live.pendingReplay, observedUnit: 'pending invalidations' }
       return { status: 'pass', observedValue: l1.bytes, observedUnit: 'L1 bytes' }

@@ -17,7 +17,7 @@ export async function redisClient (t: TestContext, url: string): Promise<Redis> 
 }
 
 export async function buildApp (t: TestContext, options: CacheOptions, setup?: (app: FastifyInstance) => void | Promise<void>): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: false, forceCloseConnections: true })
   t.teardown(() => app.close())
   await app.register(headroomCache, options)
   await setup?.(app)

@@ -95,8 +95,8 @@ t.test('L1 is backfilled with L2\'s remaining TTL, and both tiers return the sam
   const fromFactory = await ns.wrap('k', () => value)
   engineOf(app).l1.clear()
   clock.now += 6000
-  const fromL2 = await ns.wrap('k', () => { throw new Error('not called') })
-  const fromL1 = await ns.wrap('k', () => { throw new Error('not called') })
+  const fromL2 = await ns.wrap<typeof fromFactory>('k', () => { throw new Error('not called') })
+  const fromL1 = await ns.wrap<typeof fromFactory>('k', () => { throw new Error('not called') })
   t.same(fromFactory, { at: '1970-01-01T00:00:00.000Z', n: 1, nested: { list: [1, 'a', null] } })
   t.same(fromL2, fromFactory)
   t.same(fromL1, fromFactory)
