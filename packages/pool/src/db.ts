@@ -93,9 +93,9 @@ export class Db {
    * A read: on a healthy replica fresh enough for `options.after`, else on
    * the primary (never an error because replicas are down or behind).
    */
-  read<R extends pg.QueryResultRow = pg.QueryResultRow> (query: QueryText, values?: unknown[], options?: ReadOptions): Promise<pg.QueryResult<R>> {
+  async read<R extends pg.QueryResultRow = pg.QueryResultRow> (query: QueryText, values?: unknown[], options?: ReadOptions): Promise<pg.QueryResult<R>> {
     const after = options?.after
-    return this.routeRead(query, values, options, after == null ? null : parseToken(after)) as Promise<pg.QueryResult<R>>
+    return await this.routeRead(query, values, options, after == null ? null : parseToken(after)) as pg.QueryResult<R>
   }
 
   /** BEGIN … COMMIT on the primary; ROLLBACK and release on any throw */
@@ -334,9 +334,9 @@ export class DbSession {
   }
 
   /** a read that sees this scope's writes: a replica that has replayed them, else the primary */
-  read<R extends pg.QueryResultRow = pg.QueryResultRow> (query: QueryText, values?: unknown[], options?: ReadOptions): Promise<pg.QueryResult<R>> {
+  async read<R extends pg.QueryResultRow = pg.QueryResultRow> (query: QueryText, values?: unknown[], options?: ReadOptions): Promise<pg.QueryResult<R>> {
     if (options?.after != null) this.after(options.after)
-    return this.db.routeRead(query, values, options, this.required()) as Promise<pg.QueryResult<R>>
+    return await this.db.routeRead(query, values, options, this.required()) as pg.QueryResult<R>
   }
 
   /** a transaction on the primary; its commit moves the consistency token forward */

@@ -184,7 +184,8 @@ export class Target implements PoolStats {
     }
     let client: pg.PoolClient
     try {
-      client = waited
+      // a permit handed over by a release comes with an idle client; only a connect can take long
+      client = waited && this.pool.idleCount === 0
         ? await this.connectWithin(this.ctx.options.acquireTimeoutMs - (performance.now() - started))
         : await this.pool.connect()
     } catch (err) {
