@@ -1,6 +1,6 @@
 import fastifyHelmet from '@fastify/helmet'
 import fastifyRedis from '@fastify/redis'
-import { headroomCache } from '@headroom/cache'
+import { headroomCache, type Namespace, type UserNamespace } from '@headroom/cache'
 import { headroomHealth } from '@headroom/health'
 import { headroomPool } from '@headroom/pool'
 import { headroomRateLimit } from '@headroom/ratelimit'
@@ -155,9 +155,11 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
       insights: { perUser: true, ttl: config.insights.ttlS * 1000, lease: true }
     }
   })
-  const summaryNs = app.cache.ns('summary')
-  const insightsNs = app.cache.ns('insights')
-  const quotesNs = app.cache.ns('quotes')
+  // (the casts restate the CacheNamespaces declaration above for programs
+  // that also see @headroom/cache's sources, where the merge does not reach)
+  const summaryNs = app.cache.ns('summary') as UserNamespace
+  const insightsNs = app.cache.ns('insights') as UserNamespace
+  const quotesNs = app.cache.ns('quotes') as Namespace
   const caches: Caches = {
     summary: (userId, load) => summaryNs.forUser(userId).wrap(SUMMARY_KEY, load),
     invalidateUser: (userId) => summaryNs.forUser(userId).delete(SUMMARY_KEY),
