@@ -10,6 +10,7 @@ import type { Config } from './config.js'
 import type { Db } from './db.js'
 import type { Caches, Deps, SessionControl } from './deps.js'
 import { InsightsModel } from './insights.js'
+import { loggerOptions } from './logging.js'
 import { MarketClient } from './market.js'
 import { connectRedis } from './redis.js'
 import { authRoutes } from './routes/auth.js'
@@ -51,7 +52,7 @@ export interface AppOptions {
 export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts
   const app = Fastify({
-    logger: opts.logger ?? { level: config.logLevel },
+    logger: opts.logger ?? loggerOptions(config.logLevel),
     trustProxy: config.trustProxy,
     forceCloseConnections: true
   })

@@ -41,3 +41,13 @@ t.test('replicas without a primary are refused', async (t) => {
   t.ok(problems({ DATABASE_REPLICA_URLS: 'postgres://r1/x' }).some((p) => p.startsWith('DATABASE_REPLICA_URLS')))
   t.same(loadConfig({ DATABASE_URL: 'postgres://p/x', DATABASE_REPLICA_URLS: 'postgres://r1/x, postgres://r2/x' }).replicaUrls, ['postgres://r1/x', 'postgres://r2/x'])
 })
+
+t.test('logged errors keep no PostgreSQL detail (it quotes the values a user sent)', async (t) => {
+  const { safeError } = await import('../src/logging.js')
+  const pgError = Object.assign(new Error('duplicate key value violates unique constraint "users_email_key"'), {
+    code: '23505', detail: 'Key (lower(email))=(ada@example.com) already exists.', where: 'x', internalQuery: 'y'
+  })
+  const logged = safeError(pgError)
+  t.equal(logged.code, '23505')
+  t.notOk(JSON.stringify(logged).includes('ada@example.com'))
+})
