@@ -4,6 +4,7 @@ import { findRedis, getHub, RedisGuard } from '@headroom/core'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, onSendHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { encode } from './codec.js'
+import { CachingSigner } from './signer.js'
 import { createMetrics } from './metrics.js'
 import { MAX_PROBE_BACKOFF_MS, normalizeOptions, type SessionOptions } from './options.js'
 import { HeadroomStore, kSnapshot, type UserSession } from './store.js'
@@ -83,7 +84,7 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
 
   if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
   await fastify.register(fastifySession, {
-    secret: options.secrets,
+    secret: new CachingSigner(options.secrets, options.fallbackMax),
     // the contract's types want @fastify/session's own Session class; the store reads plain data
     store: store as never,
     cookieName: options.cookieName,

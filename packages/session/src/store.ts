@@ -130,13 +130,20 @@ export class HeadroomStore {
       callback(null, this.#fromMemory(id))
       return
     }
-    this.#run((c) => c.hgetall(this.sessionKey(id))).then((hash) => {
+    this.#run(() => this.#read(this.sessionKey(id))).then((hash) => {
       const stored = fromHash(hash)
       if (!stored) {
         callback(null, null)
         return
       }
-      this.#mirror.set(id, { ...stored, dirty: false, deleted: false, version: 0 })
+      // reuse the entry (get() also marks it recently used): no allocation on the hot path
+      const known = this.#mirror.get(id)
+      if (known && !known.dirty && !known.deleted) {
+        known.fields = stored.fields
+        known.expiresAt = stored.expiresAt
+      } else {
+        this.#mirror.set(id, { ...stored, dirty: false, deleted: false, version: 0 })
+      }
       callback(null, this.#toSession(stored.fields, stored.expiresAt))
     }, (err: Error) => {
       this.#failed(err)
@@ -311,6 +318,45 @@ export class HeadroomStore {
     return Promise.race([(this.#guard as RedisGuard).run(fn), this.#wentOffline.promise])
   }
 
+  /**
+   * HGETALL, batched: the reads of one event-loop turn go out as one pipeline
+   * (one write to the socket instead of one per request). Not on a Cluster,
+   * whose pipelines must stay within one slot.
+   */
+  #read (key: string): Promise<Record<string, string>> {
+    const client = this.#client as RedisClient
+    if ((client as { isCluster?: boolean }).isCluster) return client.hgetall(key)
+    return new Promise((resolve, reject) => {
+      if (this.#reads === null) {
+        this.#reads = []
+        setImmediate(this.#flushReads)
+      }
+      this.#reads.push({ key, resolve, reject })
+    })
+  }
+
+  #reads: Array<{ key: string, resolve: (hash: Record<string, string>) => void, reject: (err: Error) => void }> | null = null
+
+  readonly #flushReads = (): void => {
+    const reads = this.#reads ?? []
+    this.#reads = null
+    const client = this.#client as RedisClient
+    if (reads.length === 1) {
+      const only = reads[0] as (typeof reads)[number]
+      client.hgetall(only.key).then(only.resolve, only.reject)
+      return
+    }
+    const pipeline = client.pipeline()
+    for (const r of reads) pipeline.hgetall(r.key)
+    pipeline.exec().then((results) => {
+      reads.forEach((r, i) => {
+        const [err, hash] = results?.[i] ?? [new Error('no reply'), null]
+        if (err) r.reject(err)
+        else r.resolve(hash as Record<string, string>)
+      })
+    }, (err: Error) => { for (const r of reads) r.reject(err) })
+  }
+
   #newOfflineSignal (): { promise: Promise<never>, reject: (err: Error) => void } {
     let reject: (err: Error) => void = () => {}
     const promise = new Promise<never>((_resolve, _reject) => { reject = _reject })
@@ -408,8 +454,9 @@ export class HeadroomStore {
       await this.#save(id, 'r', { changed: entry.fields, removed: [] }, entry.expiresAt, userOf(entry.fields), undefined)
     }
     this.#o.metrics.writtenBack.inc()
-    // written again while this write-back was in flight: the next batch takes the newer version
-    if (entry.version !== version) return
+    // written again while this write-back was in flight (a write replaces the entry): the next batch takes the newer version
+    const current = this.#mirror.peek(id)
+    if (current !== entry || entry.version !== version) return
     entry.dirty = false
     this.#dirty.delete(id)
     if (entry.deleted) this.#mirror.delete(id)

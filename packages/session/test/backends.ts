@@ -19,7 +19,7 @@ export async function sharedBackend (t: Test) {
 }
 
 /** a redis-server of this test's own: command counts are this test's alone, and it may be killed */
-export async function privateBackend (t: Test): Promise<OutageFixture> {
+export async function privateBackend (t: Test): Promise<OutageFixture & { pid: () => number | null }> {
   const server = await startRedis(t)
   const admin = redisClient(t, server.url)
   return {
@@ -33,7 +33,8 @@ export async function privateBackend (t: Test): Promise<OutageFixture> {
     },
     async resetStats () { await admin.config('RESETSTAT') },
     kill: () => server.kill(),
-    start: () => server.start()
+    start: () => server.start(),
+    pid: () => server.pid()
   }
 }
 
