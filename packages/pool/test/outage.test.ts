@@ -63,3 +63,19 @@ t.test('a private PostgreSQL stopped under load: queries fail with a 503 within 
   const res = await app.inject('/q')
   t.equal(res.statusCode, 200)
 })
+
+t.test('a server that accepts no connection and says nothing (postmaster frozen): the query fails at the acquire timeout, then recovers', async (t) => {
+  const pg = await startPostgres(t)
+  const { app } = await build(t, { primary: pg.url, min: 0, max: 2, acquireTimeoutMs: 500 })
+  const pid = pg.pid()!
+  process.kill(pid, 'SIGSTOP')
+  t.teardown(() => { try { process.kill(pid, 'SIGCONT') } catch {} })
+  const started = performance.now()
+  const err = await app.db.query('SELECT 1').catch((e: unknown) => e)
+  const waited = performance.now() - started
+  t.match(err, { code: 'HEADROOM_POOL_ACQUIRE_TIMEOUT', statusCode: 503 })
+  t.ok(waited >= 490 && waited <= 500 + TIMER_LATENESS_MS, `failed after ${Math.round(waited)} ms (acquire timeout 500 ms)`)
+  process.kill(pid, 'SIGCONT')
+  await waitFor('the pool to serve again', async () => (await app.db.query('SELECT 1').then(() => true, () => false)), 10_000)
+  t.equal((await app.db.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one, 1)
+})
