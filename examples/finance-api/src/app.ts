@@ -109,9 +109,8 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     keyPrefix: `${config.redisKeyPrefix}session:`,
     production: config.env === 'production'
   })
+  // (setting session.userId at login is what indexes a session under its user)
   const sessions: SessionControl = {
-    // setting session.userId is what indexes the session under the user
-    async loggedIn () {},
     async logoutEverywhere (request, userId) {
       const ended = await app.sessions.destroyUser(userId)
       // this request's own copy would otherwise be saved again on the way out

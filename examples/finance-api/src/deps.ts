@@ -22,8 +22,6 @@ export interface Caches {
 
 /** What the auth routes need from the session layer beyond `request.session`. */
 export interface SessionControl {
-  /** after a successful login: the user's sessions are indexed so they can all be ended */
-  loggedIn (request: FastifyRequest, userId: string): Promise<void>
   /** ends every session of the user, on every instance; returns how many */
   logoutEverywhere (request: FastifyRequest, userId: string): Promise<number>
 }

@@ -33,7 +33,6 @@ export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { de
     const csrfToken = newCsrfToken()
     request.session.userId = user.id
     request.session.csrfToken = csrfToken
-    await sessions.loggedIn(request, user.id)
     return { user, csrfToken }
   }
 
