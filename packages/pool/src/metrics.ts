@@ -75,45 +75,22 @@ export function createMetrics (registry: Registry): Metrics {
   // replicaUp and replicaLag share one source set: they report the same replicas
   replicaLag[kSources] = replicaUp[kSources]
 
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    metric(registry, name, (registers) => new Counter<L>({ name, help, labelNames, registers }))
+  const histogram = <L extends string>(name: string, help: string, labelNames: L[], buckets: number[]) =>
+    metric(registry, name, (registers) => new Histogram<L>({ name, help, labelNames, buckets, registers }))
+
   return {
-    acquireWait: metric(registry, 'headroom_pool_acquire_wait_seconds', (registers) => new Histogram({
-      name: 'headroom_pool_acquire_wait_seconds',
-      help: 'Time a query waited for a connection (queue and connect included)',
-      labelNames: ['pool'],
-      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers
-    })),
-    queryDuration: metric(registry, 'headroom_pool_query_duration_seconds', (registers) => new Histogram({
-      name: 'headroom_pool_query_duration_seconds',
-      help: 'Query duration by target (primary/replica), query name or normalised statement, and outcome',
-      labelNames: ['target', 'name', 'outcome'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers
-    })),
-    errors: metric(registry, 'headroom_pool_errors_total', (registers) => new Counter({
-      name: 'headroom_pool_errors_total',
-      help: 'Pool errors by kind: connection_lost, evicted, exhausted, acquire_timeout, unavailable, statement_timeout',
-      labelNames: ['pool', 'kind'],
-      registers
-    })),
-    leaks: metric(registry, 'headroom_pool_leaks_total', (registers) => new Counter({
-      name: 'headroom_pool_leaks_total',
-      help: 'Clients held longer than leakDetectionMs',
-      labelNames: ['pool'],
-      registers
-    })),
-    reads: metric(registry, 'headroom_pool_reads_total', (registers) => new Counter({
-      name: 'headroom_pool_reads_total',
-      help: 'Reads by where they ran and why: replica, or primary because no replica was healthy, fresh enough, or one failed',
-      labelNames: ['target', 'reason'],
-      registers
-    })),
-    ejections: metric(registry, 'headroom_pool_replica_ejections_total', (registers) => new Counter({
-      name: 'headroom_pool_replica_ejections_total',
-      help: 'Replicas taken out of the read rotation, by reason (error, lag)',
-      labelNames: ['pool', 'reason'],
-      registers
-    })),
+    acquireWait: histogram('headroom_pool_acquire_wait_seconds', 'Time a query waited for a connection (queue and connect included)',
+      ['pool'], [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    queryDuration: histogram('headroom_pool_query_duration_seconds', 'Query duration by target (primary/replica), query name or normalised statement, and outcome',
+      ['target', 'name', 'outcome'], [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
+    errors: counter('headroom_pool_errors_total', 'Pool errors by kind: connection_lost, evicted, exhausted, acquire_timeout, unavailable, statement_timeout, closing',
+      ['pool', 'kind']),
+    leaks: counter('headroom_pool_leaks_total', 'Clients held longer than leakDetectionMs', ['pool']),
+    reads: counter('headroom_pool_reads_total', 'Reads by where they ran and why: replica, or primary because no replica was healthy, fresh enough, or one failed',
+      ['target', 'reason']),
+    ejections: counter('headroom_pool_replica_ejections_total', 'Replicas taken out of the read rotation, by reason (error, lag)', ['pool', 'reason']),
     track (source) {
       connections[kSources].add(source)
       return () => { connections[kSources].delete(source) }

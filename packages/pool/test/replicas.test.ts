@@ -62,6 +62,12 @@ t.test('a private primary with a real streaming replica', async (t) => {
     t.equal((await app.db.query<{ r: boolean }>('INSERT INTO items VALUES (-1) RETURNING pg_is_in_recovery() AS r')).rows[0]!.r, false, 'write: primary')
     t.equal((await app.db.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]!.r, false, 'query(): primary')
     t.equal(await app.db.transaction(async (tx) => (await tx.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')).rows[0]!.r), false, 'transaction: primary')
+    const session = app.db.session()
+    await session.query('INSERT INTO items VALUES (-3)')
+    const token = session.consistencyToken!
+    t.match(token, /^[0-9A-F]+\/[0-9A-F]+$/, 'the token is an LSN')
+    t.equal((await app.db.read('SELECT 1 FROM items WHERE v = -3', [], { after: token })).rowCount, 1, 'fastify.db.read({ after: token }) sees the write')
+    t.equal((await app.db.session(token).read('SELECT 1 FROM items WHERE v = -3')).rowCount, 1, 'so does a session started from the token')
     const spread = await Promise.all(Array.from({ length: 20 }, () => app.db.read<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')))
     t.ok(spread.every((res) => res.rows[0]!.r), 'every plain read went to the healthy replica')
   })
