@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import type { Config } from './config.js'
 import type { Db } from './db.js'
 import type { Caches, Deps, SessionControl } from './deps.js'
-import { InsightsModel } from './insights.js'
+import { InsightsModel, type Insights } from './insights.js'
 import { loggerOptions } from './logging.js'
 import { MarketClient } from './market.js'
 import { connectRedis } from './redis.js'
@@ -162,7 +162,15 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const quotesNs = app.cache.ns('quotes') as Namespace
   const caches: Caches = {
     summary: (userId, load) => summaryNs.forUser(userId).wrap(SUMMARY_KEY, load),
-    invalidateUser: (userId) => summaryNs.forUser(userId).delete(SUMMARY_KEY),
+    async invalidateUser (userId) {
+      await summaryNs.forUser(userId).delete(SUMMARY_KEY)
+      // Insights stay for their hour whatever the user writes (that is their
+      // price), except "nothing to say yet": the first transactions should
+      // not wait an hour to be looked at.
+      const insights = insightsNs.forUser(userId)
+      const cached = await insights.get<Insights>(INSIGHTS_KEY)
+      if (cached?.basedOn === 0) await insights.delete(INSIGHTS_KEY)
+    },
     quote: (symbol, load) => quotesNs.wrap(symbol, load),
     insights: (userId, load) => insightsNs.forUser(userId).wrap(INSIGHTS_KEY, load)
   }

@@ -12,7 +12,7 @@ import type { Summary } from './repo.js'
 export interface Caches {
   /** per user, invalidated by that user's writes */
   summary (userId: string, load: () => Promise<Summary>): Promise<Summary>
-  /** drop everything cached for this user (their summary) on every instance */
+  /** after a write of the user: drop what it made stale (the summary, empty insights) on every instance */
   invalidateUser (userId: string): Promise<void>
   /** seconds, stale-if-error: a failing provider still gets a recent quote served */
   quote (symbol: string, load: () => Promise<Quote>): Promise<Quote>

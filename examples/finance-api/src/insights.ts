@@ -8,10 +8,14 @@ export interface InsightInput {
   previous: CategoryTotal[]
   incomeCents: number
   spentCents: number
+  /** transactions in the 60 days looked at */
+  transactions: number
 }
 
 export interface Insights {
   generatedAt: string
+  /** how many transactions they rest on; 0: nothing to say yet (and nothing worth caching for an hour) */
+  basedOn: number
   savingsRate: number | null
   topCategories: CategoryTotal[]
   messages: string[]
@@ -32,6 +36,10 @@ export class InsightsModel {
   }
 
   async generate (input: InsightInput): Promise<Insights> {
+    if (input.transactions === 0) {
+      // no data, no model call: a real app would not pay an LLM to say "nothing yet"
+      return { generatedAt: new Date().toISOString(), basedOn: 0, savingsRate: null, topCategories: [], messages: ['Not enough activity in the last 30 days for insights yet.'] }
+    }
     this.calls++
     if (this.#costMs > 0) await sleep(this.#costMs)
     const messages: string[] = []
@@ -52,6 +60,6 @@ export class InsightsModel {
         : `You saved ${Math.round(savingsRate * 100)}% of your income; 20% is a common target.`)
     }
     if (messages.length === 0) messages.push('Not enough activity in the last 30 days for insights yet.')
-    return { generatedAt: new Date().toISOString(), savingsRate, topCategories: input.current.slice(0, 5), messages }
+    return { generatedAt: new Date().toISOString(), basedOn: input.transactions, savingsRate, topCategories: input.current.slice(0, 5), messages }
   }
 }

@@ -158,7 +158,7 @@ export async function portfolioSummary (db: Db, userId: string): Promise<Summary
 
 /** What the insights model looks at: the last 30 days against the 30 before. */
 export async function insightInput (db: Db, userId: string): Promise<InsightInput> {
-  const { rows } = await db.read<{ current: InsightInput['current'] | null, previous: InsightInput['previous'] | null, income: number, spent: number }>(
+  const { rows } = await db.read<{ current: InsightInput['current'] | null, previous: InsightInput['previous'] | null, income: number, spent: number, n: number }>(
     `WITH recent AS (
        SELECT category, amount_cents, occurred_at >= now() - interval '30 days' AS current
        FROM transactions WHERE user_id = $1 AND occurred_at >= now() - interval '60 days'
@@ -169,8 +169,9 @@ export async function insightInput (db: Db, userId: string): Promise<InsightInpu
      SELECT (SELECT json_agg(json_build_object('category', category, 'spentCents', "spentCents") ORDER BY "spentCents" DESC) FROM cat WHERE current) AS current,
             (SELECT json_agg(json_build_object('category', category, 'spentCents', "spentCents") ORDER BY "spentCents" DESC) FROM cat WHERE NOT current) AS previous,
             (SELECT COALESCE(SUM(amount_cents) FILTER (WHERE amount_cents > 0 AND current), 0)::float8 FROM recent) AS income,
-            (SELECT COALESCE(-SUM(amount_cents) FILTER (WHERE amount_cents < 0 AND current), 0)::float8 FROM recent) AS spent`,
+            (SELECT COALESCE(-SUM(amount_cents) FILTER (WHERE amount_cents < 0 AND current), 0)::float8 FROM recent) AS spent,
+            (SELECT count(*)::int FROM recent) AS n`,
     [userId])
   const row = rows[0]!
-  return { current: row.current ?? [], previous: row.previous ?? [], incomeCents: row.income, spentCents: row.spent }
+  return { current: row.current ?? [], previous: row.previous ?? [], incomeCents: row.income, spentCents: row.spent, transactions: row.n }
 }

@@ -80,3 +80,21 @@ t.test('quotes: cached for seconds, and a failing provider gets the last quote s
   t.equal(none.status, 503, 'no quote ever fetched: 503, not a hang or a 500')
   t.equal(none.headers['retry-after'], '5')
 })
+
+t.test('a new user\'s empty insights are not kept for an hour: the first transactions get looked at', async (t) => {
+  const insights = new InsightsModel(0)
+  const [a] = await twoInstances(t, { insights })
+  const c = new Client(a)
+  await c.signup('newbie@example.com', 'long enough password')
+  const empty = (await c.get('/api/insights')).body
+  t.equal(empty.basedOn, 0)
+  t.equal(insights.calls, 0, 'no model call for no data')
+  const account = (await c.get('/api/accounts')).body.items[0].id
+  await c.post('/api/transactions', { accountId: account, amountCents: -2500, category: 'dining' })
+  const first = (await c.get('/api/insights')).body
+  t.equal(first.basedOn, 1)
+  t.equal(insights.calls, 1)
+  await c.post('/api/transactions', { accountId: account, amountCents: -2500, category: 'dining' })
+  t.equal((await c.get('/api/insights')).body.generatedAt, first.generatedAt, 'real insights stay for their hour')
+  t.equal(insights.calls, 1)
+})
