@@ -7,7 +7,8 @@
  * was, unlike pg-pool's own `pool.query`, which destroys it.
  */
 const SQLSTATE = /^[0-9A-Z]{5}$/
-const EVICTING = new Set(['57P01', '57P02', '57P03', '25006'])
+// 25P03 and 57P05 are FATAL too: the server closed the session (idle in transaction, idle session timeout)
+const EVICTING = new Set(['57P01', '57P02', '57P03', '25006', '25P03', '57P05'])
 
 export function errorCode (err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code

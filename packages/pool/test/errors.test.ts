@@ -64,3 +64,17 @@ t.test('a transaction whose callback throws a SQL error rolls back and keeps the
   t.equal(inTx.rows[0]!.s, 'active', 'the connection is not left inside the aborted transaction')
   t.same(await backends(url, name), before)
 })
+
+t.test('idle_in_transaction_session_timeout ends a stalled transaction: it fails with a 503, nothing runs outside it, the pool carries on', async (t) => {
+  const { url } = await isolatedSchema(t)
+  const { app } = await build(t, { primary: url, min: 1, max: 1, idleInTransactionTimeoutMs: 200 })
+  await app.db.query('CREATE TABLE t (id int)')
+  const err = await app.db.transaction(async (tx) => {
+    await tx.query('INSERT INTO t VALUES (1)')
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    await tx.query('INSERT INTO t VALUES (2)')
+  }).catch((e: unknown) => e)
+  t.match(err, { code: 'HEADROOM_POOL_UNAVAILABLE', statusCode: 503 })
+  t.equal((await app.db.query('SELECT * FROM t')).rowCount, 0, 'neither insert was committed, the second never ran on its own')
+  t.equal((await app.db.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one, 1)
+})
