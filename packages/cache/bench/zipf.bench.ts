@@ -3,6 +3,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { defineScenario } from '@headroom/benchmarks'
 import headroomCache, { type Namespace } from '../src/index.js'
+import { mulberry32 } from '../test/prng.js'
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
@@ -13,16 +14,6 @@ const WRITE_SHARE = 0.05
 const RATE = 2000
 /** the namespace policy, and the ideal cache's TTL */
 const TTL_MS = 300_000
-
-function mulberry32 (seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6D2B79F5) | 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** A deterministic request trace: Zipf(1.0) key ranks over KEYS, WRITE_SHARE of them writes. */
 function trace (length: number, seed: number): { keys: Int32Array, writes: Uint8Array } {

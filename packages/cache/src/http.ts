@@ -42,7 +42,9 @@ export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): voi
     const where = `config.cache of ${String(route.method)} ${route.url}`
     if (typeof rc !== 'object' || rc === null) throw new InvalidOption(where, 'must be true, false or an object')
     const methods = Array.isArray(route.method) ? route.method : [route.method]
-    if (methods.some((m) => m !== 'GET' && m !== 'HEAD')) throw new InvalidOption(where, 'only GET (and HEAD) routes can be cached')
+    if (methods.some((m) => m !== 'GET' && m !== 'HEAD')) throw new InvalidOption(where, 'only GET routes can be cached')
+    // the HEAD twin Fastify adds to a GET route is left uncached: one writer per key
+    if (methods.includes('HEAD')) return
     if (rc.user !== undefined && typeof rc.user !== 'function') throw new InvalidOption(`${where}.user`, 'must be a function (request) => user id')
     if (rc.key !== undefined && typeof rc.key !== 'function') throw new InvalidOption(`${where}.key`, 'must be a function (request) => string')
     if (rc.tags !== undefined && typeof rc.tags !== 'function') throw new InvalidOption(`${where}.tags`, 'must be a function (request) => string[]')

@@ -92,6 +92,15 @@ t.test('responses that set cookies, are not 2xx or fail are never cached', async
   t.equal(cached.headers['x-cache'], 'hit')
 })
 
+t.test('a HEAD request on a cached route leaves the GET response whole', async (t) => {
+  const { server } = await app(t)
+  const head = await server.inject({ method: 'HEAD', url: '/quotes/HEADY' })
+  t.equal(head.statusCode, 200)
+  const get = await server.inject('/quotes/HEADY')
+  t.same(get.json(), { sym: 'HEADY', price: 10 })
+  t.same((await server.inject('/quotes/HEADY')).json(), { sym: 'HEADY', price: 10 })
+})
+
 t.test('a route response cached by one instance is served by another', async (t) => {
   const r = await isolatedRedis(t)
   const build = async () => buildApp(t, { redis: await redisClient(t, r.url), prefix: r.prefix }, (app) => {

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { isolatedRedis } from '@headroom/testing'
 import { errors, type RouteCacheOptions } from '../src/index.js'
 import { buildApp, redisClient } from './helpers.js'
+import { mulberry32 } from './prng.js'
 
 declare module '../src/index.js' {
   interface CacheNamespaces {
@@ -15,16 +16,6 @@ const USERS = [
   ...Array.from({ length: 90 }, (_v, i) => `u${i}`),
   'u1|', 'u1%7C', '|', '%', 'u|1', 'u1|s|', 'http-user|u|u1', 'u1|/me/summary', 'g|u1', 'u1%'
 ]
-
-function mulberry32 (seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6D2B79F5) | 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface World { balances: Map<string, number> }
 

@@ -1,16 +1,7 @@
 import t from 'tap'
 import { isolatedRedis } from '@headroom/testing'
 import { buildApp, engineOf, metricValue, redisClient } from './helpers.js'
-
-function mulberry32 (seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6D2B79F5) | 0
-    let x = Math.imul(a ^ (a >>> 15), 1 | a)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { mulberry32 } from './prng.js'
 
 t.test('L1 never exceeds its byte bound while filling with values of random sizes', async (t) => {
   const r = await isolatedRedis(t)
