@@ -8,8 +8,12 @@ t.test('with no DATABASE_URL and no REDIS_URL the server boots on PGlite and ser
   const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent' })
   t.equal(config.databaseUrl, undefined)
   t.equal(config.redisUrl, undefined)
-  const running = await start(config)
+  const lines: string[] = []
+  const running = await start(config, { logger: { level: 'info', stream: { write: (line: string) => { lines.push(line) } } } })
   t.teardown(() => running.close())
+  const said = lines.filter((l) => l.includes('embedded mode'))
+  t.equal(said.length, 1, 'one log line says it runs embedded')
+  t.match(said[0], /PGlite.*in-memory sessions, rate limits and cache.*DATABASE_URL.*REDIS_URL/, 'and how to switch')
 
   const visitor = new Client(running.url)
   const signup = await visitor.signup('newcomer@example.com', 'a long password')
