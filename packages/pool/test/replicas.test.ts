@@ -13,7 +13,9 @@ function counter (text: string, name: string, labels: string): number {
 function routes (app: FastifyInstance): void {
   // a session store as @fastify/session exposes one: get/set on request.session
   const sessions = new Map<string, Map<string, unknown>>()
-  app.decorateRequest('session', null)
+  // typed loosely: in a whole-repo typecheck @fastify/session's augmentation of FastifyRequest is in scope
+  const sessionKey: string = 'session'
+  app.decorateRequest(sessionKey, null)
   app.addHook('onRequest', async (request) => {
     const sid = String(request.headers['x-session'] ?? '')
     if (sid === '') return
