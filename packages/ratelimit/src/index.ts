@@ -1,10 +1,9 @@
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import fastifyRateLimit, { type CreateRateLimitOptions } from '@fastify/rate-limit'
 import { findRedis, getHub, RedisGuard } from '@headroom/core'
-import { normalizeOptions, type HeadroomRateLimitOptions, type Policy } from './options.js'
+import { makePolicy, normalizeOptions, type HeadroomRateLimitOptions, type Policy } from './options.js'
 import { QuotaExceeded, StoreUnavailable } from './errors.js'
-import { Engine, type StoreResult } from './store.js'
+import { Engine, storeClass, type FastifyRateLimitStoreClass, type StoreResult } from './store.js'
 import { clientIdentity, skipper } from './identity.js'
 import { RouteResolver, type RouteLimit } from './routes.js'
 import { quotaExceeded, setHeaders, storeUnavailable } from './headers.js'
@@ -22,17 +21,22 @@ export interface RateLimitHandle {
   policies (): Policy[]
   /** 'redis' while Redis decides, 'fallback' while the store-down policy applies, 'local' without Redis */
   readonly mode: 'redis' | 'fallback' | 'local'
+  /**
+   * This plugin's store for @fastify/rate-limit's `store` option, if you want
+   * its API (`fastify.rateLimit()`, `createRateLimit()`) on the same shared,
+   * accurate counter: `max`/`timeWindow` become a policy named after the route.
+   */
+  readonly Store: FastifyRateLimitStoreClass
 }
 
-type Limiter = ReturnType<FastifyInstance['createRateLimit']>
-type LimitResult = Awaited<ReturnType<Limiter>>
 interface ResolvedRoute extends RouteLimit {
-  limiter: Limiter
+  keyOf: (request: FastifyRequest) => string | number | Promise<string | number>
   allowed: Tally
   limited: Tally
 }
 
 const OWNER = '@headroom/ratelimit'
+const QUOTA_EXCEEDED_CODE = new QuotaExceeded('', 0).code
 
 const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opts) => {
   const options = normalizeOptions(opts)
@@ -81,30 +85,6 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     })
   }
 
-  // @fastify/rate-limit runs in a context of its own: we use its store
-  // contract and createRateLimit(), not its route hooks, so its onRoute
-  // handling of config.rateLimit never doubles ours.
-  let createRateLimit: FastifyInstance['createRateLimit'] | undefined
-  await fastify.register(async (child) => {
-    class HeadroomStore {
-      readonly policy: Policy
-      constructor (params: { headroomPolicy?: Policy }) {
-        this.policy = params.headroomPolicy ?? options.defaultPolicy
-      }
-
-      incr (key: string, cb: (err: Error | null, result?: StoreResult) => void): void {
-        engine.take(this.policy, key, cb)
-      }
-
-      child (params: { headroomPolicy?: Policy }): HeadroomStore {
-        return new HeadroomStore(params)
-      }
-    }
-    // The store contract types child() with route options; ours reads the policy createRateLimit() passes through.
-    await child.register(fastifyRateLimit, { global: false, store: HeadroomStore as unknown as CreateRateLimitOptions['store'], skipOnError: false })
-    createRateLimit = child.createRateLimit
-  })
-
   const identity = clientIdentity(options)
   const skip = skipper(options)
   const resolver = new RouteResolver(options)
@@ -118,15 +98,9 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
             return (policy.key as NonNullable<Policy['key']>)(request, client) ?? client
           }
         : identity)
-    const limiter = (createRateLimit as FastifyInstance['createRateLimit'])({
-      max: policy.limit,
-      timeWindow: policy.windowMs,
-      keyGenerator: keyOf,
-      headroomPolicy: policy
-    } as CreateRateLimitOptions)
     return {
       ...limit,
-      limiter,
+      keyOf,
       allowed: metrics.requests(policy.name, 'allowed'),
       limited: metrics.requests(policy.name, 'limited')
     }
@@ -142,8 +116,8 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     const resolved = limit.policy === defaultRoute.policy && limit.hook === defaultRoute.hook && !limit.keyGenerator
       ? defaultRoute
       : prepare(limit)
-    const handler: onRequestAsyncHookHandler = function (request, reply) {
-      return check(resolved, request, reply)
+    const handler: onRequestHookHandler = function (request, reply, done) {
+      check(resolved, request, reply, done)
     }
     const existing = route[resolved.hook]
     route[resolved.hook] = (existing === undefined
@@ -153,43 +127,74 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
 
   // Unmatched URLs (scanners, typos) have no route: count them with the default policy.
   fastify.addHook('onRequest', function (request, reply, done) {
-    if (!request.is404) {
+    if (request.is404) check(defaultRoute, request, reply, done)
+    else done()
+  })
+
+  /**
+   * Callback style on purpose: with the in-process limiter the whole check is
+   * synchronous, and an async hook's promises cost more than the check.
+   * Calls `done()` to go on, or answers (429/503) and does not.
+   */
+  function check (route: ResolvedRoute, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    let key: string | number | Promise<string | number>
+    try {
+      if (skip(request)) {
+        done()
+        return
+      }
+      key = route.keyOf(request)
+    } catch (err) {
+      done(err as Error)
+      return
+    }
+    const take = (k: string | number) => engine.take(route.policy, String(k), (err, result) => decide(route, reply, done, err, result))
+    if (typeof key === 'object') key.then(take, done)
+    else take(key)
+  }
+
+  function decide (route: ResolvedRoute, reply: FastifyReply, done: HookHandlerDoneFunction, err: Error | null, result?: StoreResult): void {
+    const { policy } = route
+    if (err !== null || result === undefined) {
+      if (!(err instanceof StoreUnavailable)) {
+        done(err ?? new Error('rate-limit store returned nothing'))
+        return
+      }
+      metrics.fallback.labels(policy.name, options.onStoreDown).inc()
+      if (options.onStoreDown === 'open') {
+        done()
+        return
+      }
+      reply.code(503).header('retry-after', 1).type('application/problem+json').send(storeUnavailable(err.code))
+      return
+    }
+    const seconds = Math.ceil(result.ttl / 1000)
+    const exceeded = result.current > policy.limit
+    setHeaders(reply, policy, exceeded ? 0 : policy.limit - result.current, seconds, options.legacyHeaders, options.headers)
+    if (!exceeded) {
+      route.allowed.n++
       done()
       return
     }
-    check(defaultRoute, request, reply).then(() => { if (!reply.sent) done() }, done)
-  })
-
-  /** Resolves to `reply` when it answered the request (429/503), as Fastify's async hooks expect. */
-  async function check (route: ResolvedRoute, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-    if (skip(request)) return
-    const { policy } = route
-    let result: LimitResult
-    try {
-      result = await route.limiter(request)
-    } catch (err) {
-      if (!(err instanceof StoreUnavailable)) throw err
-      if (options.onStoreDown === 'open') {
-        metrics.fallback.labels(policy.name, 'open').inc()
-        return
-      }
-      metrics.fallback.labels(policy.name, 'closed').inc()
-      const problem = storeUnavailable(err.code)
-      return reply.code(503).header('retry-after', 1).type('application/problem+json').send(problem)
-    }
-    if (result.isAllowed) return
-    setHeaders(reply, policy, result.remaining, result.ttlInSeconds, options.legacyHeaders, options.headers)
-    if (!result.isExceeded) {
-      route.allowed.n++
-      return
-    }
     route.limited.n++
-    const problem = quotaExceeded(policy, result.ttlInSeconds, new QuotaExceeded(policy.name, result.ttlInSeconds).code)
-    return reply.code(429).header('retry-after', result.ttlInSeconds).type('application/problem+json').send(problem)
+    const problem = quotaExceeded(policy, seconds, QUOTA_EXCEEDED_CODE)
+    reply.code(429).header('retry-after', seconds).type('application/problem+json').send(problem)
   }
+
+  const Store = storeClass(engine, (params) => {
+    const route = params.routeInfo?.url ? `${String(params.routeInfo.method)} ${String(params.routeInfo.url)}` : 'default'
+    const name = typeof params.groupId === 'string' && params.groupId !== '' ? params.groupId : route
+    return makePolicy('store', name, { limit: params.max, window: params.timeWindow }, {
+      limit: options.defaultPolicy.limit,
+      windowMs: options.defaultPolicy.windowMs,
+      buckets: options.buckets,
+      hook: options.hook
+    })
+  })
 
   fastify.decorate('headroomRateLimit', {
     policies: () => resolver.policies(),
+    Store,
     get mode () {
       if (!guard) return 'local' as const
       return guard.healthy && guard.client.status === 'ready' ? 'redis' as const : 'fallback' as const

@@ -92,7 +92,8 @@ export class Engine {
       }
     }
     if (this.guard === null) {
-      this.#answer([cb], policy, this.local.take(fullKey, policy.limit, policy.granularityMs, policy.buckets, 1))
+      const take = this.local.take(fullKey, policy.limit, policy.granularityMs, policy.buckets, 1)
+      cb(null, { current: take.admitted > 0 ? take.count : policy.limit + 1, ttl: Math.max(1, take.retryMs) })
       return
     }
     const pending = this.#pending.get(fullKey)
@@ -165,6 +166,36 @@ export class Engine {
     for (let i = 0; i < callbacks.length; i++) {
       const current = i < take.admitted ? before + i + 1 + offset : policy.limit + 1
       ;(callbacks[i] as Callback)(null, { current, ttl })
+    }
+  }
+}
+
+/** What @fastify/rate-limit's `store` option takes: `new Store(params)`, `incr`, `child`. */
+export interface FastifyRateLimitStoreClass {
+  new (params: object): {
+    incr (key: string, cb: Callback, timeWindow?: number, max?: number): void
+    child (params: object): InstanceType<FastifyRateLimitStoreClass>
+  }
+}
+
+/**
+ * This engine as a @fastify/rate-limit store: pass it as `store` to
+ * @fastify/rate-limit and its routes are counted by the same sliding window
+ * in Redis, under a policy built from the route's `max` and `timeWindow`.
+ */
+export function storeClass (engine: Engine, makePolicyFor: (params: { max?: unknown, timeWindow?: unknown, groupId?: unknown, routeInfo?: { method?: unknown, url?: unknown } }) => Policy): FastifyRateLimitStoreClass {
+  return class HeadroomStore {
+    readonly policy: Policy
+    constructor (params: object) {
+      this.policy = makePolicyFor(params)
+    }
+
+    incr (key: string, cb: Callback): void {
+      engine.take(this.policy, key, cb)
+    }
+
+    child (params: object): HeadroomStore {
+      return new HeadroomStore(params)
     }
   }
 }
