@@ -20,7 +20,7 @@ const USERS = [
 interface World { balances: Map<string, number> }
 
 /** One instance: per-user routes and a per-user namespace over a shared "database" of balances. */
-async function instance (t: Parameters<typeof buildApp>[0], url: string, prefix: string, world: World, summaryRoute: RouteCacheOptions): Promise<FastifyInstance> {
+async function instance (t: Parameters<typeof buildApp>[0], url: string, prefix: string, world: World, summaryRoute: RouteCacheOptions, sharedInsights = false): Promise<FastifyInstance> {
   const userOf = (request: { headers: Record<string, unknown> }): string | undefined => {
     const raw = request.headers['x-user']
     return typeof raw === 'string' ? decodeURIComponent(raw) : undefined
@@ -32,7 +32,8 @@ async function instance (t: Parameters<typeof buildApp>[0], url: string, prefix:
     })
     app.get<{ Querystring: { period: string } }>('/me/insight', async (request) => {
       const user = userOf(request)!
-      const scope = app.cache.ns('summary').forUser(user)
+      // sharedInsights: the mistake a per-user namespace rules out, for the harness's own check
+      const scope = sharedInsights ? app.cache : app.cache.ns('summary').forUser(user)
       return scope.wrap(`insight:${request.query.period}`, () => ({ user, period: request.query.period, balance: world.balances.get(user) ?? 0 }), { tags: ['insights'] })
     })
     app.get<{ Querystring: { period: string } }>('/me/insight/peek', async (request) => {
@@ -111,7 +112,15 @@ t.test('the same harness catches a leak: a per-user response cached by URL alone
   // the mistake the plugin prevents: a shared namespace for a per-user response
   const apps = [await instance(t, r.url, r.prefix, world, { namespace: 'http' })]
   const { leaks } = await run(apps, 500, 7)
-  t.ok(leaks.length > 50, `${leaks.length} leaks detected`)
+  t.ok(leaks.filter((l) => l.includes('/me/summary')).length > 50, `${leaks.length} leaks detected`)
+})
+
+t.test('the same harness catches a leak: per-user data wrapped in a shared namespace', async (t) => {
+  const r = await isolatedRedis(t)
+  const world: World = { balances: new Map() }
+  const apps = [await instance(t, r.url, r.prefix, world, { user: () => 'x' }, true)]
+  const { leaks } = await run(apps, 500, 7)
+  t.ok(leaks.filter((l) => l.includes('/me/insight')).length > 50, `${leaks.length} leaks detected`)
 })
 
 t.test('a per-user namespace cannot be addressed without a user, by types and at runtime', async (t) => {
