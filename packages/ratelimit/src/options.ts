@@ -269,9 +269,19 @@ const KNOWN = new Set([
   'staticAssets', 'skipPaths', 'skipMethods', 'skip', 'headers', 'legacyHeaders'
 ])
 
+/** @fastify/rate-limit's names for our options, so a migration gets a useful message */
+const RENAMED: Record<string, string> = {
+  max: 'unknown option; the request count is `limit`',
+  timeWindow: 'unknown option; the window is `window`',
+  keyGenerator: 'unknown option; use `identify` for users, or a policy `key`',
+  skipOnError: 'unknown option; see `onStoreDown`',
+  allowList: 'unknown option; use `skip`',
+  nameSpace: 'unknown option; the key prefix is `prefix`'
+}
+
 export function normalizeOptions (opts: HeadroomRateLimitOptions = {}): NormalizedOptions {
   for (const name of Object.keys(opts)) {
-    if (!KNOWN.has(name)) throw new InvalidOption(name, 'unknown option')
+    if (!KNOWN.has(name)) throw new InvalidOption(name, RENAMED[name] ?? 'unknown option')
   }
   const identify = optionalFunction<NormalizedOptions['identify']>('identify', opts.identify)
   const hook = hookName('hook', opts.hook, identify ? 'preHandler' : 'onRequest')

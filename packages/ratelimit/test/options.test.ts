@@ -32,7 +32,8 @@ const bad: Array<[string, unknown]> = [
   ['localBlock', true],
   ['legacyHeaders', 'yes'],
   ['policies', { login: { limit: 5 } }],
-  ['max', 100]
+  ['max', 100],
+  ['timeWindow', 60000]
 ]
 
 for (const [name, value] of bad) {
