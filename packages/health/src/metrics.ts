@@ -86,8 +86,7 @@ class RequestDurationHistogram {
   }
 }
 
-const kActive = Symbol('headroom.health.activeRequests')
-type TrackedSocket = { [kActive]?: number, once: (event: 'close', fn: () => void) => unknown }
+type TrackedSocket = object & { once: (event: 'close', fn: () => void) => unknown }
 
 /**
  * The HTTP metrics: a duration histogram by method, route template and
@@ -98,6 +97,8 @@ export class HttpMetrics {
   readonly duration: RequestDurationHistogram
   inFlight = 0
   readonly #routes = new WeakMap<object, RouteSeries | null>()
+  /** requests being answered on each connection; a socket is never extended with properties of ours */
+  readonly #active = new WeakMap<object, number>()
 
   constructor (registry: Registry, buckets: number[]) {
     this.duration = metric(registry, 'headroom_health_http_request_duration_seconds', (registers) => {
@@ -122,15 +123,15 @@ export class HttpMetrics {
   start (socket: TrackedSocket | null | undefined): void {
     this.inFlight++
     if (!socket) return
-    const active = socket[kActive]
+    const active = this.#active.get(socket)
     if (active === undefined) {
-      socket[kActive] = 1
       socket.once('close', () => {
-        this.inFlight -= socket[kActive] ?? 0
-        socket[kActive] = 0
+        this.inFlight -= this.#active.get(socket) ?? 0
+        this.#active.set(socket, 0)
       })
+      this.#active.set(socket, 1)
     } else {
-      socket[kActive] = active + 1
+      this.#active.set(socket, active + 1)
     }
   }
 
@@ -140,9 +141,9 @@ export class HttpMetrics {
       this.inFlight--
       return true
     }
-    const active = socket[kActive] ?? 0
+    const active = this.#active.get(socket) ?? 0
     if (active <= 0) return false
-    socket[kActive] = active - 1
+    this.#active.set(socket, active - 1)
     this.inFlight--
     return true
   }
