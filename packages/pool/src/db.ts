@@ -1,5 +1,6 @@
 import type pg from 'pg'
 import { errorCode, isConnectionError, SERIALIZATION_FAILURE } from './classify.js'
+import { TransactionAborted } from './errors.js'
 import { type ConsistencyToken, formatLsn, parseLsn, parseToken } from './lsn.js'
 import { REPLAY_LSN_SQL, Replica } from './replica.js'
 import type { Target, TargetContext } from './target.js'
@@ -218,13 +219,18 @@ export class Db {
     try {
       await client.query(begin)
       const result = await fn(tx)
+      let commit: pg.QueryResult
       if (track !== null) {
         // one round trip: COMMIT and the WAL position the replicas must reach
         const results = await client.query(`COMMIT; ${LSN_SQL}`) as unknown as pg.QueryResult[]
+        commit = results[0]!
         track((results[1]?.rows[0] as { lsn?: string } | undefined)?.lsn ?? null)
       } else {
-        await client.query('COMMIT')
+        commit = await client.query('COMMIT')
       }
+      // COMMIT of an aborted transaction answers ROLLBACK, not an error: the callback
+      // swallowed a failed statement, and the writes it thinks it made are gone
+      if (commit.command === 'ROLLBACK') throw new TransactionAborted()
       return result
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause ?? err

@@ -25,6 +25,12 @@ export const StatementTimeout = createError<[string, number]>(
   503
 )
 
+export const TransactionAborted = createError(
+  'HEADROOM_POOL_TRANSACTION_ABORTED',
+  'The transaction was aborted by an earlier error the callback caught; COMMIT rolled it back',
+  500
+)
+
 export const Closing = createError(
   'HEADROOM_POOL_CLOSING',
   'The PostgreSQL pool is closing: no new queries are accepted',

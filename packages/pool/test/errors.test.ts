@@ -78,3 +78,18 @@ t.test('idle_in_transaction_session_timeout ends a stalled transaction: it fails
   t.equal((await app.db.query('SELECT * FROM t')).rowCount, 0, 'neither insert was committed, the second never ran on its own')
   t.equal((await app.db.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one, 1)
 })
+
+t.test('a transaction whose callback swallowed a SQL error does not pass for committed', async (t) => {
+  const { url } = await isolatedSchema(t)
+  const { app } = await build(t, { primary: url, min: 1 })
+  await app.db.query('CREATE TABLE t (id int PRIMARY KEY)')
+  for (const scope of [app.db, app.db.session()]) {
+    const err = await scope.transaction(async (tx) => {
+      await tx.query('INSERT INTO t VALUES (1)')
+      await tx.query('INSERT INTO t VALUES (1)').catch(() => {})
+      return 'done'
+    }).catch((e: unknown) => e)
+    t.ok(err instanceof errors.TransactionAborted, 'COMMIT answered ROLLBACK: an error, not "done"')
+  }
+  t.equal((await app.db.query('SELECT * FROM t')).rowCount, 0)
+})
