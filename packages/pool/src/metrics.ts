@@ -1,5 +1,6 @@
 import { metric } from '@headroom/core'
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { Counter, Gauge, type Registry } from 'prom-client'
+import { FastHistogram } from './histogram.js'
 
 /** what a pool reports to the gauges, read at scrape time */
 export interface PoolStats {
@@ -22,8 +23,8 @@ function sourced<T> (gauge: Gauge): WithSources<T> {
 }
 
 export interface Metrics {
-  acquireWait: Histogram<'pool'>
-  queryDuration: Histogram<'target' | 'name' | 'outcome'>
+  acquireWait: FastHistogram
+  queryDuration: FastHistogram
   errors: Counter<'pool' | 'kind'>
   leaks: Counter<'pool'>
   reads: Counter<'target' | 'reason'>
@@ -77,8 +78,8 @@ export function createMetrics (registry: Registry): Metrics {
 
   const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
     metric(registry, name, (registers) => new Counter<L>({ name, help, labelNames, registers }))
-  const histogram = <L extends string>(name: string, help: string, labelNames: L[], buckets: number[]) =>
-    metric(registry, name, (registers) => new Histogram<L>({ name, help, labelNames, buckets, registers }))
+  const histogram = (name: string, help: string, labelNames: string[], buckets: number[]) =>
+    FastHistogram.in(registry, name, help, labelNames, buckets)
 
   return {
     acquireWait: histogram('headroom_pool_acquire_wait_seconds', 'Time a query waited for a connection (queue and connect included)',

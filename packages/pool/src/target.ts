@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import { describe, errorCode, isConnectionError, QUERY_CANCELED } from './classify.js'
 import { AcquireTimeout, Closing, PoolExhausted, StatementTimeout, Unavailable, withRetryAfter } from './errors.js'
+import type { Observer } from './histogram.js'
 import type { Metrics, PoolStats } from './metrics.js'
 import type { QueryNames } from './names.js'
 import type { NormalizedOptions } from './options.js'
@@ -45,7 +46,7 @@ export class Target implements PoolStats {
   private onIdle: (() => void) | null = null
   private closing = false
   private readonly acquireWait
-  private readonly durations = new Map<string, { observe (v: number): void }>()
+  private readonly durations = new Map<string, Observer>()
 
   constructor (readonly label: string, readonly kind: 'primary' | 'replica', config: pg.ClientConfig, size: { min: number, max: number }, private readonly ctx: TargetContext) {
     const o = ctx.options
@@ -295,7 +296,7 @@ export class Target implements PoolStats {
     }
   }
 
-  private duration (name: string, outcome: string): { observe (v: number): void } {
+  private duration (name: string, outcome: string): Observer {
     const key = `${name}\u0000${outcome}`
     let child = this.durations.get(key)
     if (child === undefined) {

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { getHub } from '@headroom/core'
 import { isolatedSchema } from '@headroom/testing'
 import Fastify from 'fastify'
@@ -77,6 +78,9 @@ t.test('metrics: gauges, query histogram by name, acquire wait; health check pas
   t.match(text, /name="SELECT \? AS literal"/, 'literals are normalised away')
   t.notMatch(text, /card-4111/, 'parameters never reach the labels')
   t.match(text, /headroom_pool_acquire_wait_seconds_count\{pool="primary"\} 3/)
+  t.match(text, /headroom_pool_query_duration_seconds_bucket\{target="primary",name="ping",outcome="ok",le="\+Inf"\} 1/)
+  const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+  t.equal(lint.status, 0, `promtool accepts the exposition ${lint.stdout}${lint.stderr}`)
   const check = getHub(app).checks().find((c) => c.name === 'postgres:primary')!
   t.equal(check.critical, true)
   t.equal((await check.check()).status, 'pass')
