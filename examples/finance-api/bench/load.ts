@@ -195,6 +195,10 @@ export async function runFinanceLoad (ctx: RunContext): Promise<CustomResult> {
     const staticShare = run.sent.static / Object.values(run.sent).reduce((a, b) => a + b, 0)
     const apiRps = rps * (1 - staticShare)
     const delta = (name: string, filter?: Record<string, string>) => sumSamples(after, name, filter) - sumSamples(before, name, filter)
+    // a figure the run did not measure must not print as 0
+    for (const name of ['headroom_pool_query_duration_seconds_count', 'headroom_cache_hits_total', 'headroom_cache_misses_total']) {
+      if (!after.some((sample) => sample.name === name)) throw new Error(`/metrics has no ${name}: cannot report what it measures`)
+    }
     const queries = delta('headroom_pool_query_duration_seconds_count')
     const hits = delta('headroom_cache_hits_total')
     const misses = delta('headroom_cache_misses_total')
