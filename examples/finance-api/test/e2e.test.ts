@@ -19,6 +19,14 @@ export async function app (t: TestContext, env: Record<string, string> = {}) {
   return app
 }
 
+/** SQL statements run so far, from @headroom/pool's duration histogram. */
+async function queriesRun (server: Awaited<ReturnType<typeof app>>): Promise<number> {
+  const text = (await server.inject('/metrics')).body
+  // (the readiness check's SELECT 1 runs on its own clock: not counted)
+  return text.split('\n').filter((l) => l.startsWith('headroom_pool_query_duration_seconds_count') && !l.includes('health'))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0)
+}
+
 t.test('signup → login → transactions → the summary reflects them at once → logout; another user never sees them', async (t) => {
   const server = await app(t)
   const ada = new Client(server)
@@ -43,6 +51,10 @@ t.test('signup → login → transactions → the summary reflects them at once 
   }
   const summary = (await ada.get('/api/summary')).body
   t.equal(summary.netWorthCents, 300000 - 4550 - 120000)
+  // and it is cached: reading it again costs no query (so "at once" above is the invalidation at work)
+  const queries = await queriesRun(server)
+  t.same((await ada.get('/api/summary')).body, summary)
+  t.equal(await queriesRun(server), queries, 'a repeated summary read runs no query')
   t.equal(summary.last30Days.spentCents, 124550)
   t.same(summary.last30Days.byCategory.map((c: { category: string }) => c.category), ['rent', 'groceries'])
 
