@@ -10,6 +10,8 @@ export function routes (app: FastifyInstance): void {
     request.session.userId = 'user-1'
     return { ok: true }
   })
+  // read by session-read-cpu.bench.ts before and after a batch of requests
+  app.get('/__cpu', async () => process.cpuUsage())
   app.get('/me', async (request, reply) => {
     const userId = request.session.userId
     if (!userId) return reply.code(401).send({ error: 'not logged in' })
