@@ -132,7 +132,7 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
   // Probes and /metrics: never shed (kNotTraffic), never
   // rate limited (@headroom/ratelimit and @fastify/rate-limit skip
   // `rateLimit: false`), never counted as traffic, never logged per request.
-  const probeConfig = { rateLimit: false, [kNotTraffic]: true }
+  const probeConfig = { rateLimit: false as const, [kNotTraffic]: true }
   const probe = {
     config: probeConfig,
     logLevel: 'warn',
