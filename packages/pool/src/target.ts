@@ -18,7 +18,8 @@ export interface TargetContext {
 interface Waiter {
   resolve: () => void
   reject: (err: Error) => void
-  timer: NodeJS.Timeout
+  /** performance.now() past which it fails */
+  deadline: number
 }
 
 interface Held {
@@ -143,29 +144,43 @@ export class Target implements PoolStats {
     }
   }
 
-  private async waitForPermit (): Promise<void> {
-    const { maxWaiting, acquireTimeoutMs, max } = { ...this.ctx.options, max: this.pool.options.max ?? 0 }
+  private waitTimer: NodeJS.Timeout | null = null
+
+  private waitForPermit (): Promise<void> {
+    const { maxWaiting, acquireTimeoutMs } = this.ctx.options
     if (this.waiters.length >= maxWaiting) {
-      throw this.fail('exhausted', new PoolExhausted(this.label, this.waiters.length, max))
+      return Promise.reject(this.fail('exhausted', new PoolExhausted(this.label, this.waiters.length, this.pool.options.max ?? 0)))
     }
-    await new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          const i = this.waiters.indexOf(waiter)
-          if (i !== -1) this.waiters.splice(i, 1)
-          reject(this.fail('acquire_timeout', new AcquireTimeout(this.label, acquireTimeoutMs)))
-        }, acquireTimeoutMs)
-      }
-      this.waiters.push(waiter)
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject, deadline: performance.now() + acquireTimeoutMs })
+      if (this.waitTimer === null) this.armWaitTimer(acquireTimeoutMs)
     })
+  }
+
+  // Every waiter has the same timeout, so deadlines rise along the FIFO queue:
+  // one timer, set for the oldest waiter, serves them all (a timer per waiter
+  // costs about 0.4 µs on the hot path).
+  private armWaitTimer (ms: number): void {
+    this.waitTimer = setTimeout(() => this.expireWaiters(), Math.max(1, ms))
+    // the waiters' own promises keep whatever awaits them alive; this timer must not keep the process up
+    this.waitTimer.unref()
+  }
+
+  private expireWaiters (): void {
+    this.waitTimer = null
+    // timers have millisecond granularity: a waiter within 1 ms of its deadline is due
+    const now = performance.now() + 1
+    const { acquireTimeoutMs } = this.ctx.options
+    while (this.waiters.length > 0 && this.waiters[0]!.deadline <= now) {
+      this.waiters.shift()!.reject(this.fail('acquire_timeout', new AcquireTimeout(this.label, acquireTimeoutMs)))
+    }
+    const head = this.waiters[0]
+    if (head !== undefined) this.armWaitTimer(head.deadline - performance.now())
   }
 
   private releasePermit (): void {
     const next = this.waiters.shift()
     if (next !== undefined) {
-      clearTimeout(next.timer)
       next.resolve()
     } else {
       this.permits++
@@ -325,10 +340,9 @@ export class Target implements PoolStats {
   /** refuses new work, waits up to `timeoutMs` for in-flight queries, then ends the pool */
   async close (timeoutMs: number): Promise<void> {
     this.closing = true
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer)
-      w.reject(this.fail('closing', new Closing()))
-    }
+    if (this.waitTimer !== null) clearTimeout(this.waitTimer)
+    this.waitTimer = null
+    for (const w of this.waiters.splice(0)) w.reject(this.fail('closing', new Closing()))
     const settled = (p: Promise<unknown>) => new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs)
       timer.unref()

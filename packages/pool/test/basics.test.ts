@@ -166,3 +166,20 @@ t.test('the acquire timeout covers the time spent in the queue', async (t) => {
   t.match(err, { code: 'HEADROOM_POOL_ACQUIRE_TIMEOUT', statusCode: 503, headers: { 'retry-after': '1' } })
   t.ok(waited >= 290 && waited < 300 + 100, `failed after ${waited} ms`)
 })
+
+t.test('waiters queued at different times each fail at their own deadline', async (t) => {
+  const { url } = await isolatedSchema(t)
+  const { app } = await build(t, { primary: url, min: 1, max: 1, acquireTimeoutMs: 300 })
+  const client = await app.db.connect()
+  t.teardown(() => client.release())
+  const waits = await Promise.all([0, 100, 200].map(async (delay) => {
+    await sleep(delay)
+    const started = Date.now()
+    const err = await app.db.query('SELECT 1').catch((e: { code?: string }) => e)
+    return { waited: Date.now() - started, code: (err as { code?: string }).code }
+  }))
+  for (const w of waits) {
+    t.equal(w.code, 'HEADROOM_POOL_ACQUIRE_TIMEOUT')
+    t.ok(w.waited >= 290 && w.waited < 300 + 100, `failed after ${w.waited} ms`)
+  }
+})
