@@ -90,8 +90,8 @@ export class Engine {
     return entry === undefined ? undefined as T : JSON.parse(entry.raw) as T
   }
 
-  /** A fresh (or revalidating) entry from L1 or L2, without calling any factory. */
-  async lookup (t: Target): Promise<Entry | undefined> {
+  /** A fresh entry from L1, synchronously (the HTTP hit path); counts the L1 hit or miss. */
+  peek (t: Target): Entry | undefined {
     const now = this.now()
     const cached = t.ns.l1 ? this.l1.get(t.key, now) : undefined
     if (cached !== undefined && now < cached.freshUntil) {
@@ -99,6 +99,17 @@ export class Engine {
       return cached
     }
     t.metrics.l1Miss.inc()
+    return undefined
+  }
+
+  /** A fresh entry from L1 or L2, without calling any factory. */
+  lookup (t: Target): Promise<Entry | undefined> {
+    const cached = this.peek(t)
+    return cached !== undefined ? Promise.resolve(cached) : this.lookupL2(t)
+  }
+
+  /** The L2 half of `lookup`: a fresh entry from Redis, backfilled into L1. */
+  async lookupL2 (t: Target): Promise<Entry | undefined> {
     if (!this.l2) return undefined
     const seq = this.#seq
     try {

@@ -56,36 +56,60 @@ export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): voi
     const policy = resolvePolicy(`${where}.policy`, rc.policy, ns.ns)
     const cacheControl = rc.cacheControl ?? (ns.perUser ? 'private, no-cache' : `public, max-age=${Math.floor(policy.ttl / 1000)}`)
 
-    const preHandler = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> => {
-      let scope
+    const targetOf = (request: FastifyRequest): Target | undefined => {
+      let scope: SharedNamespace
       if (ns.perUser) {
         const user = rc.user!(request)
-        if (user === null || user === undefined || user === '') return
-        scope = ns.forUser(user)
+        if (user === null || user === undefined || user === '') return undefined
+        scope = ns.forUser(user) as unknown as SharedNamespace
       } else {
         scope = ns
       }
       const key = rc.key ? rc.key(request) : request.url
-      if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) return
-      const target = (scope as SharedNamespace).target(key, { ...rc.policy, tags: rc.tags ? rc.tags(request) : undefined })
-      const entry = await deps.engine.lookup(target)
-      if (entry) return hit(request, reply, entry, cacheControl)
-      ;(request as Req)[kPending] = { target, gens: deps.engine.generations(target), cacheControl }
+      if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH) return undefined
+      return scope.routeTarget(key, policy, rc.tags ? rc.tags(request) : undefined)
     }
 
-    const onSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> => {
+    // callback style: an L1 hit answers without a promise in sight; only a miss goes async (L2)
+    const preHandler = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+      let target: Target | undefined
+      try {
+        target = targetOf(request)
+      } catch (err) {
+        return done(err as Error)
+      }
+      if (target === undefined) return done()
+      const entry = deps.engine.peek(target)
+      if (entry !== undefined) {
+        hit(request, reply, entry, cacheControl)
+        return
+      }
+      const pending = target
+      deps.engine.lookupL2(pending).then((found) => {
+        if (found !== undefined) {
+          hit(request, reply, found, cacheControl)
+          return
+        }
+        ;(request as Req)[kPending] = { target: pending, gens: deps.engine.generations(pending), cacheControl }
+        done()
+      }, done)
+    }
+
+    const onSend = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void): void => {
       const pending = (request as Req)[kPending]
-      if (!pending) return payload
+      if (!pending) return done(null, payload)
       ;(request as Req)[kPending] = undefined
       const status = reply.statusCode
-      if (status < 200 || status > 299 || reply.hasHeader('set-cookie') || typeof payload !== 'string') return payload
+      if (status < 200 || status > 299 || reply.hasHeader('set-cookie') || typeof payload !== 'string') return done(null, payload)
       const type = reply.getHeader('content-type')
       const stored: StoredResponse = { s: status, t: typeof type === 'string' ? type : undefined, b: payload }
       const entry = makeEntry(JSON.stringify(stored), pending.target.policy, pending.target.tags, deps.engine.now())
       entry.decoded = stored
-      deps.engine.put(pending.target, entry, await pending.gens)
       reply.header('etag', `"${entry.version}"`).header('cache-control', pending.cacheControl).header('x-cache', 'miss')
-      return payload
+      pending.gens.then((gens) => {
+        deps.engine.put(pending.target, entry, gens)
+        done(null, payload)
+      }, () => done(null, payload))
     }
 
     route.preHandler = route.preHandler === undefined ? [preHandler] : [...(Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]), preHandler]

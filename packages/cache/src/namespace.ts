@@ -1,7 +1,7 @@
 import { checkKey, checkTags, encodeUser, globalTag, sharedKey, userPrefix, userTagPrefix } from './entry.js'
 import type { Engine, Factory, Target } from './engine.js'
 import type { NamespaceMetrics } from './metrics.js'
-import { resolvePolicy, type CachePolicy, type ResolvedNamespace } from './options.js'
+import { resolvePolicy, type CachePolicy, type ResolvedNamespace, type ResolvedPolicy } from './options.js'
 
 export interface WrapOptions extends CachePolicy {
   /** tags of the entry, for `invalidateTags` (scoped to the user in a per-user namespace) */
@@ -78,6 +78,17 @@ class Scope implements CacheOperations {
       key: this.#keyPrefix + checkKey(key),
       policy: options === undefined ? this.#plain : resolvePolicy('options', options, this.#plain),
       tags
+    }
+  }
+
+  /** A target with an already resolved policy (routes resolve theirs once, at registration). */
+  routeTarget (key: string, policy: ResolvedPolicy, tags: string[] | undefined): Target {
+    return {
+      ns: this.#ns,
+      metrics: this.#metrics,
+      key: this.#keyPrefix + checkKey(key),
+      policy,
+      tags: tags === undefined ? this.#ownTags : [...this.#ownTags, ...checkTags(tags).map(this.#tag)]
     }
   }
 
