@@ -45,8 +45,8 @@ t.test('PostgreSQL stopped and restarted', async (t) => {
   const stoppedAt = Date.now()
   await waitFor('readiness to turn 503', async () => (await ready()) === 503, 5000, 10)
   const failAfter = Date.now() - stoppedAt
-  // one interval, plus the check's own timeout when the refusal is slow
-  t.ok(failAfter <= intervalMs + 400, `503 ${failAfter} ms after the stop (interval ${intervalMs} ms)`)
+  // one interval; the 50 ms cover this 10 ms poll and the refused connection attempt
+  t.ok(failAfter <= intervalMs + 50, `503 ${failAfter} ms after the stop (interval ${intervalMs} ms)`)
   const body = (await app.inject('/health/ready')).json()
   t.match(body, { status: 'fail', checks: { 'postgres:primary': [{ status: 'fail', componentType: 'datastore' }] } })
   t.equal((await app.inject('/health')).statusCode, 200, 'liveness stays 200 while PostgreSQL is down')
@@ -55,23 +55,25 @@ t.test('PostgreSQL stopped and restarted', async (t) => {
   const before = runs
   const stormStart = Date.now()
   const codes: number[] = []
+  const liveness: number[] = []
   for (let wave = 0; wave < 10; wave++) {
     codes.push(...await Promise.all(Array.from({ length: 100 }, async () => {
       const [r, l] = await Promise.all([app.inject('/health/ready'), app.inject('/health')])
-      t.equal(l.statusCode, 200)
+      liveness.push(l.statusCode)
       return r.statusCode
     })))
     await new Promise((resolve) => setTimeout(resolve, 150))
   }
   const stormMs = Date.now() - stormStart
   const ran = runs - before
-  t.ok(codes.every((c) => c === 503), '1,000 probes all answered 503')
+  t.ok(codes.length === 1000 && codes.every((c) => c === 503), '1,000 readiness probes all answered 503')
+  t.ok(liveness.every((c) => c === 200), '1,000 liveness probes all answered 200')
   t.ok(ran <= Math.ceil(stormMs / intervalMs), `the check ran ${ran} times for 1,000 probes over ${stormMs} ms (interval ${intervalMs} ms)`)
 
   await postgres.start()
   const startedAt = Date.now()
   await waitFor('readiness to turn 200', async () => (await ready()) === 200, 5000, 10)
   const passAfter = Date.now() - startedAt
-  t.ok(passAfter <= intervalMs + 100, `200 ${passAfter} ms after the restart (interval ${intervalMs} ms)`)
+  t.ok(passAfter <= intervalMs + 50, `200 ${passAfter} ms after the restart (interval ${intervalMs} ms)`)
   t.equal((await app.inject('/health')).statusCode, 200)
 })
