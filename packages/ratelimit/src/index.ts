@@ -148,9 +148,15 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
       done(err as Error)
       return
     }
-    const take = (k: string | number) => engine.take(route.policy, String(k), (err, result) => decide(route, reply, done, err, result))
-    if (typeof key === 'object') key.then(take, done)
-    else take(key)
+    if (typeof key === 'object') {
+      key.then((k) => { take(route, String(k), reply, done) }, done)
+      return
+    }
+    take(route, typeof key === 'string' ? key : String(key), reply, done)
+  }
+
+  function take (route: ResolvedRoute, key: string, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    engine.take(route.policy, key, (err, result) => { decide(route, reply, done, err, result) })
   }
 
   function decide (route: ResolvedRoute, reply: FastifyReply, done: HookHandlerDoneFunction, err: Error | null, result?: StoreResult): void {
@@ -182,7 +188,8 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
   }
 
   const Store = storeClass(engine, (params) => {
-    const route = params.routeInfo?.url ? `${String(params.routeInfo.method)} ${String(params.routeInfo.url)}` : 'default'
+    // never 'default': a store made from @fastify/rate-limit's own max must not share keys with our default policy
+    const route = params.routeInfo?.url ? `${String(params.routeInfo.method)} ${String(params.routeInfo.url)}` : 'fastify-rate-limit'
     const name = typeof params.groupId === 'string' && params.groupId !== '' ? params.groupId : route
     return makePolicy('store', name, { limit: params.max, window: params.timeWindow }, {
       limit: options.defaultPolicy.limit,
