@@ -132,6 +132,7 @@ export class Db {
   async primaryQuery (query: QueryText, values: unknown[] | undefined, options: QueryOptions | undefined, track: ((lsn: string | null) => void) | null): Promise<pg.QueryResult> {
     const target = this.primaryTarget
     const name = this.ctx.names.label(textOf(query), options?.name ?? (typeof query === 'string' ? undefined : query.name))
+    if (track === null) return target.query(query, values, name)
     return target.use(name, async (client) => {
       const result = await target.timed(client, query, values, name)
       if (track !== null && isWrite(result, options)) {
@@ -173,15 +174,15 @@ export class Db {
     const name = this.ctx.names.label(textOf(query), options?.name ?? (typeof query === 'string' ? undefined : query.name))
     let result: pg.QueryResult | null
     try {
-      result = await target.use(name, async (client) => {
-        if (!fresh) {
+      result = fresh
+        ? await target.query(query, values, name)
+        : await target.use(name, async (client) => {
           // the last check is older than the write: ask this replica where its replay is now
           const { rows } = await client.query<{ standby: boolean, lsn: string | null }>(REPLAY_LSN_SQL)
           replica.observe(rows[0]!.standby, rows[0]!.lsn)
           if (!replica.freshFor(minLsn)) return null
-        }
-        return target.timed(client, query, values, name)
-      })
+          return target.timed(client, query, values, name)
+        })
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause ?? err
       const code = errorCode(err)

@@ -26,7 +26,7 @@ interface Held {
   timer: NodeJS.Timeout | undefined
 }
 
-const ACQUIRE_TIMEOUT_MESSAGES = ['timeout exceeded when trying to connect', 'Connection terminated due to connection timeout']
+const ACQUIRE_TIMEOUT_MESSAGES = ['timeout exceeded when trying to connect', 'Connection terminated due to connection timeout', 'timeout expired']
 
 /**
  * One server: a pg.Pool behind a bounded, deadline-aware wait queue.
@@ -36,7 +36,8 @@ const ACQUIRE_TIMEOUT_MESSAGES = ['timeout exceeded when trying to connect', 'Co
  * connection. So at most `max` requests at a time get past this gate to
  * `pool.connect()` (which then never queues them); up to `maxWaiting` wait
  * here for a permit; everyone else fails at once. A request that waited gets
- * only what is left of `acquireTimeoutMs` for the connect.
+ * only what is left of `acquireTimeoutMs` for the connect. Opening a
+ * connection is bounded by the client's own connect timeout.
  */
 export class Target implements PoolStats {
   readonly pool: pg.Pool
@@ -54,6 +55,15 @@ export class Target implements PoolStats {
     this.permits = size.max
     this.acquireWait = ctx.metrics.acquireWait.labels(label)
     const lifetimeMs = o.maxLifetimeMs
+    // pg-pool's connectionTimeoutMillis arms a timer on every connect() and
+    // reaches the client too; the gate keeps pg-pool from queueing, so only
+    // opening a connection needs a timeout: pg.Client's own, set here alone
+    const connectTimeoutMs = o.acquireTimeoutMs
+    class BoundedClient extends pg.Client {
+      constructor (clientConfig?: string | pg.ClientConfig) {
+        super({ ...(typeof clientConfig === 'string' ? { connectionString: clientConfig } : clientConfig), connectionTimeoutMillis: connectTimeoutMs })
+      }
+    }
     const pool: pg.Pool = new pg.Pool({
       keepAlive: true,
       application_name: o.applicationName,
@@ -64,7 +74,8 @@ export class Target implements PoolStats {
       min: size.min,
       max: size.max,
       idleTimeoutMillis: o.idleTimeoutMs,
-      connectionTimeoutMillis: o.acquireTimeoutMs,
+      connectionTimeoutMillis: 0,
+      Client: BoundedClient,
       onConnect: (client) => {
         // pg emits twice for one loss (the server's FATAL message, then the socket's end): count it once
         let lost = false
@@ -200,16 +211,31 @@ export class Target implements PoolStats {
     }
     let client: pg.PoolClient
     try {
-      // a permit handed over by a release comes with an idle client; only a connect can take long
-      client = waited && this.pool.idleCount === 0
-        ? await this.connectWithin(this.ctx.options.acquireTimeoutMs - (performance.now() - started))
-        : await this.pool.connect()
+      client = await new Promise<pg.PoolClient>((resolve, reject) => {
+        this.connectBounded(started, waited, (err, c) => { if (c !== undefined) resolve(c); else reject(err) })
+      })
     } catch (err) {
       this.releasePermit()
-      throw this.acquireError(err)
+      throw this.acquireError(err, started)
     }
     this.acquireWait.observe((performance.now() - started) / 1000)
     return client
+  }
+
+  /**
+   * pool.connect() within what is left of acquireTimeoutMs. An idle client is
+   * handed over at once, and a new connection is bounded by the client's
+   * connect timeout; a deadline of our own is armed only when neither holds
+   * (the wait already used part of the budget, or the raw pool's own users
+   * hold every connection and pg-pool would queue this caller).
+   */
+  private connectBounded (started: number, waited: boolean, cb: (err: unknown, client?: pg.PoolClient) => void): void {
+    const pool = this.pool
+    if (pool.idleCount > 0 || (!waited && pool.totalCount < (pool.options.max ?? 0))) {
+      pool.connect((err, client) => { cb(err, err ? undefined : client) })
+      return
+    }
+    this.connectWithin(this.ctx.options.acquireTimeoutMs - (performance.now() - started)).then((c) => cb(undefined, c), (e: unknown) => cb(e))
   }
 
   private connectWithin (ms: number): Promise<pg.PoolClient> {
@@ -230,10 +256,11 @@ export class Target implements PoolStats {
     })
   }
 
-  private acquireError (err: unknown): Error {
+  private acquireError (err: unknown, started: number): Error {
     if (errorCode(err)?.startsWith('HEADROOM_')) return err as Error
     const message = err instanceof Error ? err.message : ''
-    if (ACQUIRE_TIMEOUT_MESSAGES.includes(message)) {
+    // the connect timeout surfaces as 'timeout expired' or as the socket's end, depending on timing
+    if (ACQUIRE_TIMEOUT_MESSAGES.includes(message) || performance.now() - started >= this.ctx.options.acquireTimeoutMs - 5) {
       return this.fail('acquire_timeout', new AcquireTimeout(this.label, this.ctx.options.acquireTimeoutMs))
     }
     const e = this.fail('unavailable', new Unavailable(this.label, describe(err)))
@@ -253,6 +280,53 @@ export class Target implements PoolStats {
     if (evict) this.ctx.metrics.errors.inc({ pool: this.label, kind: 'evicted' })
     client.release(evict ? (err instanceof Error ? err : new Error(describe(err))) : undefined)
     this.releasePermit()
+  }
+
+  /**
+   * One query on a connection of this pool: what `use()` + `timed()` do, on
+   * pg's callback APIs. The promise APIs of pg-pool and pg each add a promise
+   * and a stack-capturing catch per call, which was most of the difference
+   * between a raw `pool.query` and this one.
+   */
+  query (query: string | pg.QueryConfig, values: unknown[] | undefined, name: string): Promise<pg.QueryResult> {
+    if (this.closing) return this.use(name, (client) => this.timed(client, query, values, name))
+    const started = performance.now()
+    if (this.permits > 0) {
+      this.permits--
+      return this.run(query, values, name, started, false)
+    }
+    return this.waitForPermit().then(() => this.run(query, values, name, started, true))
+  }
+
+  private run (query: string | pg.QueryConfig, values: unknown[] | undefined, name: string, started: number, waited: boolean): Promise<pg.QueryResult> {
+    this.active++
+    return new Promise((resolve, reject) => {
+      this.connectBounded(started, waited, (connectError, client) => {
+        if (client === undefined) {
+          this.releasePermit()
+          this.done()
+          reject(this.acquireError(connectError, started))
+          return
+        }
+        const acquired = performance.now()
+        this.acquireWait.observe((acquired - started) / 1000)
+        const finish = (err: Error | null | undefined, result?: pg.QueryResult) => {
+          const ms = performance.now() - acquired
+          const outcome = err ? 'error' : 'ok'
+          this.duration(name, outcome).observe(ms / 1000)
+          this.slowQuery(name, ms, outcome)
+          this.release(client, err ?? undefined)
+          this.done()
+          if (err) reject(this.mapQueryError(err, name))
+          else resolve(result!)
+        }
+        try {
+          client.query(query as string, values as unknown[], finish)
+        } catch (err) {
+          finish(err instanceof Error ? err : new Error(String(err)))
+        }
+      })
+    })
   }
 
   /** runs `fn` on a connection of this pool, released (or evicted) afterwards; errors come back as mapQueryError maps them */
@@ -304,10 +378,14 @@ export class Target implements PoolStats {
     } finally {
       const ms = performance.now() - started
       this.duration(name, outcome).observe(ms / 1000)
-      const slow = this.ctx.options.slowQueryMs
-      if (slow > 0 && ms >= slow) {
-        this.ctx.log.warn({ pool: this.label, query: name, durationMs: Math.round(ms), outcome }, 'slow query')
-      }
+      this.slowQuery(name, ms, outcome)
+    }
+  }
+
+  private slowQuery (name: string, ms: number, outcome: string): void {
+    const slow = this.ctx.options.slowQueryMs
+    if (slow > 0 && ms >= slow) {
+      this.ctx.log.warn({ pool: this.label, query: name, durationMs: Math.round(ms), outcome }, 'slow query')
     }
   }
 
