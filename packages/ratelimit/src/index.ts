@@ -156,7 +156,7 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
   }
 
   function take (route: ResolvedRoute, key: string, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    engine.take(route.policy, key, (err, result) => { decide(route, reply, done, err, result) })
+    engine.take(route.policy, key, (err, result) => { decide(route, reply, done, err, result) }, true)
   }
 
   function decide (route: ResolvedRoute, reply: FastifyReply, done: HookHandlerDoneFunction, err: Error | null, result?: StoreResult): void {

@@ -54,6 +54,7 @@ export class Engine {
   readonly #blocked: LRUCache<string, true> | null
   readonly #events: EngineEvents
   readonly #pending = new Map<string, Pending>()
+  readonly #localResult: StoreResult = { current: 0, ttl: 0 }
   #scheduled = false
 
   constructor (options: {
@@ -80,8 +81,12 @@ export class Engine {
     return `${this.#prefix}${policy.name}:${key}`
   }
 
-  /** Takes one request for `key` under `policy`; `cb` gets @fastify/rate-limit's `{ current, ttl }`. */
-  take (policy: Policy, key: string, cb: Callback): void {
+  /**
+   * Takes one request for `key` under `policy`; `cb` gets @fastify/rate-limit's
+   * `{ current, ttl }`. `sync`: the caller reads the result inside `cb` and
+   * keeps no reference, so the in-process path may reuse one result object.
+   */
+  take (policy: Policy, key: string, cb: Callback, sync = false): void {
     const fullKey = this.redisKey(policy, key)
     if (this.#blocked !== null && this.guard !== null) {
       const left = this.#blocked.getRemainingTTL(fullKey)
@@ -93,7 +98,16 @@ export class Engine {
     }
     if (this.guard === null) {
       const take = this.local.take(fullKey, policy.limit, policy.granularityMs, policy.buckets, 1)
-      cb(null, { current: take.admitted > 0 ? take.count : policy.limit + 1, ttl: Math.max(1, take.retryMs) })
+      const current = take.admitted > 0 ? take.count : policy.limit + 1
+      const ttl = Math.max(1, take.retryMs)
+      if (sync) {
+        const result = this.#localResult
+        result.current = current
+        result.ttl = ttl
+        cb(null, result)
+      } else {
+        cb(null, { current, ttl })
+      }
       return
     }
     const pending = this.#pending.get(fullKey)

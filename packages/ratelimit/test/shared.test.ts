@@ -78,3 +78,12 @@ t.test('an authenticated user is counted as the user, wherever they connect from
   t.equal(await redis.exists(`${prefix}default:u:ann`), 1)
   t.equal((await app.inject({ url: '/', remoteAddress: '10.0.0.1' })).statusCode, 200, 'anonymous requests are counted by address')
 })
+
+t.test('without Redis the same window runs in process (one instance)', async (t) => {
+  const app = await buildApp(t, { limit: 3, window: '1m' })
+  t.equal(app.headroomRateLimit.mode, 'local')
+  const codes = await burst([app], 5)
+  t.same([count(codes, 200), count(codes, 429)], [3, 2])
+  const res = await app.inject({ url: '/', remoteAddress: '192.0.2.9' })
+  t.match(res.headers.ratelimit, /^"default";r=2;t=\d+$/, 'another client, its own quota')
+})
