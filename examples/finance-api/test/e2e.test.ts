@@ -53,6 +53,7 @@ t.test('signup → login → transactions → the summary reflects them at once 
   t.equal(summary.netWorthCents, 300000 - 4550 - 120000)
   // and it is cached: reading it again costs no query (so "at once" above is the invalidation at work)
   const queries = await queriesRun(server)
+  t.ok(queries > 0, 'the pool counts the queries it ran')
   t.same((await ada.get('/api/summary')).body, summary)
   t.equal(await queriesRun(server), queries, 'a repeated summary read runs no query')
   t.equal(summary.last30Days.spentCents, 124550)
