@@ -16,7 +16,11 @@ export interface CircuitBreakerOptions {
    * @default 1000
    */
   resetTimeoutMs?: number
-  /** @default 30000 */
+  /**
+   * Cap of the doubling back-off: a dependency that has come back is found
+   * again within this long.
+   * @default 5000
+   */
   maxResetTimeoutMs?: number
   /** called on every state change, e.g. to set a gauge and log a line */
   onStateChange?: (state: CircuitState, previous: CircuitState) => void
@@ -26,7 +30,7 @@ export interface CircuitBreakerOptions {
 
 export const DEFAULT_FAILURE_THRESHOLD = 3
 export const DEFAULT_RESET_TIMEOUT_MS = 1000
-export const DEFAULT_MAX_RESET_TIMEOUT_MS = 30_000
+export const DEFAULT_MAX_RESET_TIMEOUT_MS = 5000
 
 /**
  * A circuit breaker: after `failureThreshold` consecutive failures it stops

@@ -31,8 +31,8 @@ export interface RedisGuardOptions extends Partial<Omit<CircuitBreakerOptions, '
  * when the client is not connected (nothing waits in ioredis's offline queue),
  * gives up after `commandTimeoutMs`, and opens a circuit after repeated
  * failures so an outage costs at most one timeout before the plugin's
- * fallback takes over. Recovery is automatic: a probe goes through after the
- * back-off and closes the circuit when Redis answers.
+ * fallback takes over. Recovery is automatic: the circuit closes when the
+ * client reconnects, or when a probe succeeds after the back-off.
  */
 export class RedisGuard {
   readonly client: RedisClient
@@ -44,11 +44,21 @@ export class RedisGuard {
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
     if (!(this.commandTimeoutMs > 0)) throw new TypeError('commandTimeoutMs must be > 0')
     this.breaker = new CircuitBreaker({ ...options, name: options.name })
+    // a fresh connection is the best evidence Redis is back: close the circuit
+    // at once instead of waiting out a back-off that grew during the outage
+    client.on('ready', this.#onReady)
   }
 
-  /** True while calls go to Redis (the circuit is not open). */
+  #onReady = (): void => { this.breaker.success() }
+
+  /** Stops listening to the client (which the guard never closes). */
+  dispose (): void {
+    this.client.off('ready', this.#onReady)
+  }
+
+  /** True while calls go to Redis: the client is connected and the circuit is not open. */
   get healthy (): boolean {
-    return this.breaker.state !== 'open'
+    return this.client.status === 'ready' && this.breaker.state !== 'open'
   }
 
   get state (): CircuitState {
@@ -57,12 +67,12 @@ export class RedisGuard {
 
   /** Runs `fn(client)` bounded by the timeout and the circuit; rejects with a 503-class error on any Redis trouble. */
   run<T> (fn: (client: RedisClient) => Promise<T>): Promise<T> {
-    return this.breaker.exec(() => {
-      if (this.client.status !== 'ready') {
-        return Promise.reject(new RedisUnavailable(`client is ${this.client.status}`))
-      }
-      return withTimeout(fn(this.client), this.commandTimeoutMs)
-    })
+    // a disconnected client fails at once and is not a breaker failure: the
+    // reconnect is ioredis's job, and counting it would only grow the back-off
+    if (this.client.status !== 'ready') {
+      return Promise.reject(new RedisUnavailable(`client is ${this.client.status}`))
+    }
+    return this.breaker.exec(() => withTimeout(fn(this.client), this.commandTimeoutMs))
   }
 }
 

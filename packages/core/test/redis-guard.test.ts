@@ -1,34 +1,80 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { startRedis } from '@headroom/testing'
 import { errors, RedisGuard, withTimeout } from '../src/index.js'
 
-t.test('a killed Redis costs at most one timeout, then the circuit fails fast; recovery is automatic', async (t) => {
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+// the client may have reconnected already while the server was starting
+const ready = (client: Redis) => client.status === 'ready' ? Promise.resolve() : new Promise((resolve) => client.once('ready', resolve))
+
+async function setup (t: Test) {
   const server = await startRedis(t)
   const client = new Redis(server.port, '127.0.0.1', { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 50 })
   client.on('error', () => {})
   t.teardown(() => client.disconnect())
-  await new Promise((resolve) => client.once('ready', resolve))
+  await ready(client)
   const guard = new RedisGuard(client, { name: 'test', commandTimeoutMs: 100, failureThreshold: 2, resetTimeoutMs: 200 })
+  t.teardown(() => guard.dispose())
+  return { server, client, guard }
+}
+
+t.test('a frozen Redis costs one timeout per call until the circuit opens, then nothing; a probe closes it again', async (t) => {
+  const { server, guard } = await setup(t)
   t.equal(await guard.run((c) => c.ping()), 'PONG')
 
-  await server.kill()
-  for (let i = 0; i < 5; i++) {
+  const pid = server.pid()!
+  process.kill(pid, 'SIGSTOP')
+  t.teardown(() => { try { process.kill(pid, 'SIGCONT') } catch {} })
+  for (let i = 0; i < 2; i++) {
     const started = performance.now()
-    await t.rejects(guard.run((c) => c.ping()))
+    await t.rejects(guard.run((c) => c.ping()), errors.RedisTimeout)
     t.ok(performance.now() - started < 150, `call ${i} bounded by the timeout (${Math.round(performance.now() - started)} ms)`)
   }
   t.equal(guard.state, 'open')
   t.notOk(guard.healthy)
+  const started = performance.now()
+  await t.rejects(guard.run((c) => c.ping()), errors.CircuitOpen)
+  t.ok(performance.now() - started < 20, 'an open circuit fails at once')
+
+  process.kill(pid, 'SIGCONT')
+  await sleep(250)
+  t.equal(guard.state, 'half-open')
+  t.equal(await guard.run((c) => c.ping()), 'PONG', 'the probe goes through')
+  t.equal(guard.state, 'closed')
+})
+
+t.test('a killed Redis fails calls at once without feeding the breaker; the reconnect closes the circuit', async (t) => {
+  const { server, client, guard } = await setup(t)
+  await server.kill()
+  await sleep(100)
+  t.not(client.status, 'ready')
+  t.notOk(guard.healthy, 'unhealthy while disconnected')
+  for (let i = 0; i < 5; i++) {
+    const started = performance.now()
+    await t.rejects(guard.run((c) => c.ping()), errors.RedisUnavailable)
+    t.ok(performance.now() - started < 20, `call ${i} fails at once while disconnected`)
+  }
+  t.equal(guard.state, 'closed', 'disconnection is not a breaker failure: no back-off to wait out later')
 
   await server.start()
-  let answer = ''
-  for (let i = 0; i < 100 && answer !== 'PONG'; i++) {
-    answer = await guard.run((c) => c.ping()).catch(() => '')
-    if (answer !== 'PONG') await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-  t.equal(answer, 'PONG', 'Redis used again after the restart')
-  t.equal(guard.state, 'closed')
+  await ready(client)
+  t.ok(guard.healthy)
+  t.equal(await guard.run((c) => c.ping()), 'PONG', 'Redis used again after the restart')
+})
+
+t.test('the reconnect closes a circuit that timeouts had opened', async (t) => {
+  const { server, client, guard } = await setup(t)
+  const pid = server.pid()!
+  process.kill(pid, 'SIGSTOP')
+  await guard.run((c) => c.ping()).catch(() => {})
+  await guard.run((c) => c.ping()).catch(() => {})
+  t.equal(guard.state, 'open')
+  await server.kill() // SIGKILL ends a stopped process too
+  await server.start()
+  await ready(client)
+  t.equal(guard.state, 'closed', 'no waiting for the back-off')
+  guard.dispose()
+  t.equal(client.listenerCount('ready'), 0, 'dispose() stops listening to the client')
 })
 
 t.test('a command slower than the timeout is cut off with a 503 error', async (t) => {
