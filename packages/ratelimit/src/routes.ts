@@ -48,7 +48,9 @@ export class RouteResolver {
     const setting = (config as { rateLimit?: unknown } | undefined)?.rateLimit
     if (setting === false) return null
     if (setting === undefined || setting === null) return this.#default
-    const route = `${Array.isArray(method) ? method.join(',') : method} ${url}`
+    // Fastify's automatic HEAD route shares its GET route's policy: HEAD must not double the quota.
+    const methods = (Array.isArray(method) ? method : [method]).map((m) => m === 'HEAD' ? 'GET' : m)
+    const route = `${[...new Set(methods)].join(',')} ${url}`
     const where = `config.rateLimit of ${route}`
     if (typeof setting !== 'object') throw new InvalidOption(where, 'expected false or an object')
     const input = setting as Record<string, unknown>

@@ -37,6 +37,7 @@ t.test('routes of one group share one quota; a named login policy keys by IP and
 
   const expensive = await burst([app], 4, '/expensive')
   t.equal(count(expensive, 200), 2, 'a route override is lower than the default')
+  t.equal((await app.inject({ method: 'HEAD', url: '/expensive' })).statusCode, 429, 'HEAD shares the GET route\'s quota')
 
   const login = async (username: string) => (await app.inject({ method: 'POST', url: '/login', payload: { username, password: 'x' } })).statusCode
   const alice = [await login('alice'), await login('alice'), await login('alice'), await login('alice')]
