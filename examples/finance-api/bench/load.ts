@@ -221,7 +221,7 @@ export async function runFinanceLoad (ctx: RunContext): Promise<CustomResult> {
         `${settings.durationS} s measured after ${settings.warmupS} s warm-up; mix per 20 requests: ${MIX.map((m) => `${m.slots} ${m.kind}`).join(', ')}.`,
       `Seed model: ${SEED_API_REQUESTS_PER_HOUR.toLocaleString('en-US')} API requests/hour for ${SEED_DAILY_USERS.toLocaleString('en-US')} daily users ` +
         `= ${REQUESTS_PER_USER_HOUR} per user in the busiest hour; users served = API req/s × 3600 / ${REQUESTS_PER_USER_HOUR}, at saturation of one ` +
-        'server process pinned to one core, with PostgreSQL, Redis and the load generator on the same 2-core machine.'
+        'server process pinned to one core (the load generator on the other; PostgreSQL and Redis float on the same 2-core machine).'
     ]
     writeReport({ settings, rows, notes, perSecond: run.perSecond, status: run.status, sent: run.sent, quick: ctx.quick })
     ctx.log('  report: benchmarks/results/finance-load.md (+ .svg)')
