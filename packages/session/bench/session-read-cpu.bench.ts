@@ -101,11 +101,10 @@ export default defineScenario({
       const totalRatio = (base['total µs/req'] as number) / (ours['total µs/req'] as number)
       return {
         rows,
-        checks: [
-          { name: 'headroom / connect-redis CPU-bound throughput (server + Redis CPU per request) >= 1.5', pass: totalRatio >= 1.5, detail: `ratio ${totalRatio.toFixed(2)}` },
-          { name: 'headroom / connect-redis server-CPU-bound throughput >= 1.5', pass: serverRatio >= 1.5, detail: `ratio ${serverRatio.toFixed(2)}` }
-        ],
+        // a diagnostic, not the claim: the ≥ 1.5× acceptance is the throughput
+        // ratio of session-read; this one says where the CPU goes
         notes: [
+          `CPU-bound throughput ratio headroom / connect-redis: ${totalRatio.toFixed(2)} counting server + Redis CPU, ${serverRatio.toFixed(2)} counting the server alone.`,
           `${count} requests per round over ${CONCURRENCY} keep-alive connections, ${rounds} alternating rounds, medians.`,
           'Throughput of a CPU-bound server is the inverse of its CPU per request; wall req/s is shown but depends on whatever else the machine runs.'
         ]
