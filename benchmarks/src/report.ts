@@ -25,7 +25,10 @@ export function renderResult (r: ScenarioResult): string {
         fmt(v.rps), fmt(v.p50, 1), fmt(v.p99, 1), fmt(v.ratio, 2), fmt(v.errors), fmt(v.non2xx)
       ])
     ))
-    if (r.timing) out.push('', `${r.timing.rounds} alternating rounds of ${r.timing.duration}s per variant after ${r.timing.warmup}s warm-up; ratio = median of per-round ratios.`)
+    if (r.timing) {
+      const each = r.kind === 'http' ? ', each in a fresh server process' : ''
+      out.push('', `${r.timing.rounds} alternating rounds of ${r.timing.duration}s per variant${each} after ${r.timing.warmup}s warm-up; ratio = median of per-round ratios.`)
+    }
   }
   if (r.rows && r.rows.length > 0) {
     const header = Object.keys(r.rows[0]!)
