@@ -3,6 +3,6 @@ import neostandard from 'neostandard'
 export default [
   ...neostandard({
     ts: true,
-    ignores: ['**/dist/**', '**/node_modules/**', '**/.tap/**', 'benchmarks/results/**']
+    ignores: ['**/dist/**', '**/.bench-*.mjs', '**/node_modules/**', '**/.tap/**', 'benchmarks/results/**']
   })
 ]
