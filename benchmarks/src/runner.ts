@@ -77,7 +77,7 @@ function base (scenario: Scenario, quick: boolean): Omit<ScenarioResult, 'checks
  * round and stops it. A process per round, not per run: on this kind of
  * machine one process in five or so settles into a state that costs it ~20 %
  * for its whole life (seen as `process.nextTick` taking 12 % of the CPU
- * profile instead of 1 %, independent of the code under test). With one
+ * profile instead of 1 %; bare Fastify gets it too). With one
  * process per variant for the whole run that luck decided the ratio; with a
  * process per round it hits one round, and the median of per-round ratios
  * drops it.
