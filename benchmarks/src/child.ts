@@ -48,17 +48,12 @@ const written: string[] = []
 process.once('exit', () => { for (const f of written) rmSync(f, { force: true }) })
 
 /**
- * Servers run as JavaScript on plain Node, as in production, not through
- * tsx. Some processes run 15-20 % slower for their whole life (their CPU
- * profile shows `process.nextTick` at ~12 % self time instead of ~1 %;
- * `--trace-opt` shows it optimised once, early, and never again), and under
- * tsx's loader that state came far more often: a server importing
- * prom-client hit it 3 times in 3 under tsx, 0 in 4 on plain Node; bare
- * Fastify about 1 in 6 under tsx, 0 in 10 on plain Node. Each module is bundled once per
- * run with its TypeScript sources, its npm dependencies and workspace
- * packages left as imports (resolved exactly as before, workspace packages
- * to their built `dist/`), next to the source so those imports resolve from
- * the same place, and removed when the harness exits.
+ * Servers run as JavaScript on plain Node, as in production, not through tsx,
+ * under whose loader the slow-process state of benchmarks/README.md came far
+ * more often. Each module is bundled once per run with its TypeScript
+ * sources, its npm dependencies and workspace packages left as imports
+ * (workspace packages load from their built `dist/`), next to the source so
+ * those imports resolve from the same place, and removed when the harness exits.
  */
 function compile (file: string): Promise<string> {
   let done = compiled.get(file)

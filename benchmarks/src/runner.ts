@@ -74,13 +74,8 @@ function base (scenario: Scenario, quick: boolean): Omit<ScenarioResult, 'checks
 
 /**
  * Starts a variant's server in a fresh process, warms it up, measures one
- * round and stops it. A process per round, not per run: on this kind of
- * machine one process in five or so settles into a state that costs it ~20 %
- * for its whole life (seen as `process.nextTick` taking 12 % of the CPU
- * profile instead of 1 %; bare Fastify gets it too). With one
- * process per variant for the whole run that luck decided the ratio; with a
- * process per round it hits one round, and the median of per-round ratios
- * drops it.
+ * round and stops it: a process per round, so a process that lands in a slow
+ * state for its whole life costs one round, not the run (benchmarks/README.md).
  */
 async function measureRound (variant: HttpScenario['variants'][number], scenario: HttpScenario, env: Record<string, string>, timing: Timing, ctx: RunContext, round: number): Promise<Round> {
   const handle = await startServer(variant.server, { ...env, ...variant.env })
