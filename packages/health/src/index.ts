@@ -6,6 +6,7 @@ import { metricsAccess } from './access.js'
 import { CheckRunner } from './checks.js'
 import { Drain, type DrainOutcome } from './drain.js'
 import { UnderPressure } from './errors.js'
+import { LoopDelay } from './loop-delay.js'
 import { defaultMetrics, HttpMetrics, kNotTraffic, stateMetrics } from './metrics.js'
 import { DEFAULT_DURATION_BUCKETS, normalizeOptions, type HealthOptions, type NormalizedPressure } from './options.js'
 import { HEALTH_CONTENT_TYPE, livenessReport, readinessReport, type HealthReport, type PressureSample } from './report.js'
@@ -41,18 +42,24 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
   const drain = new Drain(fastify, options)
   const http = new HttpMetrics(hub.registry, options.metrics ? options.metrics.buckets : [...DEFAULT_DURATION_BUCKETS])
 
-  // Under-pressure samples event-loop delay and utilisation, heap and RSS and
-  // decides whether the process is under pressure. It is registered in a
-  // context of its own: its decorators cannot clash with an app's own
-  // under-pressure, and its per-request hook is replaced by the one below,
-  // which also does the metrics, so a request pays for one onRequest hook.
+  // Under-pressure samples event-loop utilisation, heap and RSS and decides
+  // whether the process is under pressure. It is registered in a context of
+  // its own: its decorators cannot clash with an app's own under-pressure,
+  // and its per-request hook is replaced by the one below, which also does
+  // the metrics, so a request pays for one onRequest hook. Event-loop delay
+  // is measured by LoopDelay instead: under-pressure's sampling can miss a
+  // whole stall (see loop-delay.ts).
   const pressure: NormalizedPressure = options.pressure || {
     maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxHeapUsedBytes: 0, maxRssBytes: 0, sampleIntervalMs: 1000, retryAfterSeconds: 10
   }
+  const loopDelay = new LoopDelay({ sampleIntervalMs: pressure.sampleIntervalMs })
+  const delayed = pressure.maxEventLoopDelayMs > 0
+    ? () => loopDelay.meanMs > pressure.maxEventLoopDelayMs
+    : () => false
   let sampler!: FastifyInstance
   await fastify.register(async (child) => {
     await child.register(underPressure, {
-      maxEventLoopDelay: pressure.maxEventLoopDelayMs,
+      maxEventLoopDelay: 0,
       maxEventLoopUtilization: pressure.maxEventLoopUtilization,
       eventLoopUtilizationMode: 'interval',
       maxHeapUsedBytes: pressure.maxHeapUsedBytes,
@@ -61,6 +68,7 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
     })
     sampler = child
   })
+  const isUnderPressure = (): boolean => delayed() || sampler.isUnderPressure()
   const shedding = options.pressure !== false
   const underPressureError = new UnderPressure()
   const retryAfter = String(pressure.retryAfterSeconds)
@@ -72,7 +80,7 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
     // reconnect (to another instance, once the balancer has dropped this one)
     // and nothing is left idle when the listener closes
     if (drain.draining) reply.header('connection', 'close')
-    if (shedding && sampler.isUnderPressure() && (request.routeOptions.config as unknown as Record<symbol, unknown>)[kNotTraffic] !== true) {
+    if (shedding && isUnderPressure() && (request.routeOptions.config as unknown as Record<symbol, unknown>)[kNotTraffic] !== true) {
       state.shed.inc({ reason: pressureReason() })
       reply.code(503).header('retry-after', retryAfter)
       done(underPressureError)
@@ -91,8 +99,8 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
 
   /** the threshold exceeded, named as under-pressure names it, for the shed counter */
   const pressureReason = (): string => {
+    if (delayed()) return underPressure.TYPE_EVENT_LOOP_DELAY
     const usage = sampler.memoryUsage()
-    if (pressure.maxEventLoopDelayMs > 0 && usage.eventLoopDelay > pressure.maxEventLoopDelayMs) return underPressure.TYPE_EVENT_LOOP_DELAY
     if (pressure.maxHeapUsedBytes > 0 && usage.heapUsed > pressure.maxHeapUsedBytes) return underPressure.TYPE_HEAP_USED_BYTES
     if (pressure.maxRssBytes > 0 && usage.rssBytes > pressure.maxRssBytes) return underPressure.TYPE_RSS_BYTES
     return underPressure.TYPE_EVENT_LOOP_UTILIZATION
@@ -100,7 +108,7 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
   const pressureSamples = (): PressureSample[] => {
     const usage = sampler.memoryUsage()
     return [
-      { name: 'eventloop:delay', value: Math.round(usage.eventLoopDelay * 100) / 100, unit: 'ms', max: pressure.maxEventLoopDelayMs },
+      { name: 'eventloop:delay', value: Math.round(loopDelay.meanMs * 100) / 100, unit: 'ms', max: pressure.maxEventLoopDelayMs },
       { name: 'eventloop:utilization', value: Math.round(usage.eventLoopUtilized * 1000) / 1000, unit: 'ratio', max: pressure.maxEventLoopUtilization },
       { name: 'memory:heapUsed', value: usage.heapUsed, unit: 'bytes', max: pressure.maxHeapUsedBytes },
       { name: 'memory:rss', value: usage.rssBytes, unit: 'bytes', max: pressure.maxRssBytes }
@@ -124,8 +132,8 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
   const state = stateMetrics(hub.registry, {
     draining: () => drain.draining,
     ready: () => readiness().status !== 'fail',
-    usage: () => sampler.memoryUsage(),
-    underPressure: () => sampler.isUnderPressure()
+    usage: () => ({ eventLoopDelay: loopDelay.meanMs, eventLoopUtilized: sampler.memoryUsage().eventLoopUtilized }),
+    underPressure: isUnderPressure
   })
   if (options.metrics && options.metrics.defaultMetrics) defaultMetrics(hub.registry)
 
@@ -202,6 +210,7 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
   })
   fastify.addHook('onClose', async () => {
     runner.stop()
+    loopDelay.stop()
     drain.closing()
     // a signalled drain keeps listening until it exits, so a second signal forces the exit
     if (!signalled) removeListeners()
