@@ -22,6 +22,19 @@ export function clientIdentity (options: Pick<NormalizedOptions, 'identify' | 'i
   }
 }
 
+export interface Skipper {
+  /** the full rule, for requests whose route is unknown (404s) */
+  any: (request: FastifyRequest) => boolean
+  /**
+   * The rule for requests matched by the route `url`: the path rules
+   * (skipped paths, static prefixes and extensions) are left out when no
+   * path that route matches can meet them, as for `/` or `/users/:id`
+   * (checked loosely: any case, any trailing or doubled slash), so such a
+   * route pays only for the method and your `skip`.
+   */
+  forRoute: (url: string) => (request: FastifyRequest) => boolean
+}
+
 /**
  * True for requests that are never counted: skipped methods and paths,
  * static assets, and the user's `skip`. Static assets are GET/HEAD requests
@@ -30,9 +43,9 @@ export function clientIdentity (options: Pick<NormalizedOptions, 'identify' | 'i
  * `/favicon.ico`, or none): `/users/:id` called as `/users/x.js` is counted,
  * so the extension rule cannot be used to dodge the limit.
  */
-export function skipper (options: NormalizedOptions): (request: FastifyRequest) => boolean {
+export function skipper (options: NormalizedOptions): Skipper {
   const { skipMethods, skipPaths, staticPrefixes, staticExtensions, skip } = options
-  return (request) => {
+  const any = (request: FastifyRequest): boolean => {
     if (skipMethods.has(request.method)) return true
     const url = request.url
     const q = url.indexOf('?')
@@ -41,6 +54,8 @@ export function skipper (options: NormalizedOptions): (request: FastifyRequest) 
     if ((request.method === 'GET' || request.method === 'HEAD') && isStatic(request, path)) return true
     return skip !== undefined && skip(request)
   }
+  const methodOnly = (request: FastifyRequest): boolean =>
+    skipMethods.has(request.method) || (skip !== undefined && skip(request))
 
   function isStatic (request: FastifyRequest, path: string): boolean {
     for (const prefix of staticPrefixes) if (path.startsWith(prefix)) return true
@@ -51,5 +66,23 @@ export function skipper (options: NormalizedOptions): (request: FastifyRequest) 
     if (!staticExtensions.has(path.slice(dot + 1).toLowerCase())) return false
     const route = request.routeOptions.url
     return route === undefined || route.includes('*') || route === path
+  }
+
+  const loose = (path: string): string => path.toLowerCase().replace(/\/{2,}/g, '/').replace(/\/+$/, '')
+  const skipped = [...skipPaths].map(loose)
+  const prefixes = staticPrefixes.map(loose)
+  function pathRulesMayApply (url: string): boolean {
+    // parameters, wildcards and regular expressions match paths we cannot enumerate
+    if (/[:*(]/.test(url)) return true
+    const route = loose(url)
+    if (skipped.includes(route)) return true
+    if (prefixes.some((prefix) => route.startsWith(prefix))) return true
+    const last = route.slice(route.lastIndexOf('/') + 1)
+    return last.includes('.')
+  }
+
+  return {
+    any,
+    forRoute: (url) => pathRulesMayApply(url) ? any : methodOnly
   }
 }

@@ -4,7 +4,7 @@ import { findRedis, getHub, RedisGuard } from '@headroom/core'
 import { makePolicy, normalizeOptions, type HeadroomRateLimitOptions, type Policy } from './options.js'
 import { QuotaExceeded, StoreUnavailable } from './errors.js'
 import { Engine, storeClass, type FastifyRateLimitStoreClass, type StoreResult } from './store.js'
-import { clientIdentity, skipper } from './identity.js'
+import { clientIdentity, skipper as makeSkipper } from './identity.js'
 import { RouteResolver, type RouteLimit } from './routes.js'
 import { quotaExceeded, setHeaders, storeUnavailable } from './headers.js'
 import { createMetrics, type Tally } from './metrics.js'
@@ -86,7 +86,7 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
   }
 
   const identity = clientIdentity(options)
-  const skip = skipper(options)
+  const skipper = makeSkipper(options)
   const resolver = new RouteResolver(options)
 
   function prepare (limit: RouteLimit): ResolvedRoute {
@@ -116,8 +116,9 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     const resolved = limit.policy === defaultRoute.policy && limit.hook === defaultRoute.hook && !limit.keyGenerator
       ? defaultRoute
       : prepare(limit)
+    const skip = skipper.forRoute(route.url)
     const handler: onRequestHookHandler = function (request, reply, done) {
-      check(resolved, request, reply, done)
+      check(resolved, skip, request, reply, done)
     }
     const existing = route[resolved.hook]
     route[resolved.hook] = (existing === undefined
@@ -127,7 +128,7 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
 
   // Unmatched URLs (scanners, typos) have no route: count them with the default policy.
   fastify.addHook('onRequest', function (request, reply, done) {
-    if (request.is404) check(defaultRoute, request, reply, done)
+    if (request.is404) check(defaultRoute, skipper.any, request, reply, done)
     else done()
   })
 
@@ -136,7 +137,7 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
    * synchronous, and an async hook's promises cost more than the check.
    * Calls `done()` to go on, or answers (429/503) and does not.
    */
-  function check (route: ResolvedRoute, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  function check (route: ResolvedRoute, skip: (request: FastifyRequest) => boolean, request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     let key: string | number | Promise<string | number>
     try {
       if (skip(request)) {
@@ -156,7 +157,9 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
   }
 
   function take (route: ResolvedRoute, key: string, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    engine.take(route.policy, key, (err, result) => { decide(route, reply, done, err, result) }, true)
+    const local = engine.takeLocal(route.policy, key)
+    if (local !== undefined) decide(route, reply, done, null, local)
+    else engine.take(route.policy, key, (err, result) => { decide(route, reply, done, err, result) })
   }
 
   function decide (route: ResolvedRoute, reply: FastifyReply, done: HookHandlerDoneFunction, err: Error | null, result?: StoreResult): void {

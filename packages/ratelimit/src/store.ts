@@ -82,11 +82,22 @@ export class Engine {
   }
 
   /**
-   * Takes one request for `key` under `policy`; `cb` gets @fastify/rate-limit's
-   * `{ current, ttl }`. `sync`: the caller reads the result inside `cb` and
-   * keeps no reference, so the in-process path may reuse one result object.
+   * Without Redis, decides one request for `key` under `policy` at once and
+   * returns @fastify/rate-limit's `{ current, ttl }` in an object reused by
+   * the next call (read it before taking again); with Redis, undefined: use
+   * `take`. The hot path of a single instance, free of callbacks.
    */
-  take (policy: Policy, key: string, cb: Callback, sync = false): void {
+  takeLocal (policy: Policy, key: string): StoreResult | undefined {
+    if (this.guard !== null) return undefined
+    const take = this.local.take(this.redisKey(policy, key), policy.limit, policy.granularityMs, policy.buckets, 1)
+    const result = this.#localResult
+    result.current = take.admitted > 0 ? take.count : policy.limit + 1
+    result.ttl = Math.max(1, take.retryMs)
+    return result
+  }
+
+  /** Takes one request for `key` under `policy`; `cb` gets @fastify/rate-limit's `{ current, ttl }`. */
+  take (policy: Policy, key: string, cb: Callback): void {
     const fullKey = this.redisKey(policy, key)
     if (this.#blocked !== null && this.guard !== null) {
       const left = this.#blocked.getRemainingTTL(fullKey)
@@ -98,16 +109,7 @@ export class Engine {
     }
     if (this.guard === null) {
       const take = this.local.take(fullKey, policy.limit, policy.granularityMs, policy.buckets, 1)
-      const current = take.admitted > 0 ? take.count : policy.limit + 1
-      const ttl = Math.max(1, take.retryMs)
-      if (sync) {
-        const result = this.#localResult
-        result.current = current
-        result.ttl = ttl
-        cb(null, result)
-      } else {
-        cb(null, { current, ttl })
-      }
+      cb(null, { current: take.admitted > 0 ? take.count : policy.limit + 1, ttl: Math.max(1, take.retryMs) })
       return
     }
     const pending = this.#pending.get(fullKey)
