@@ -26,8 +26,12 @@ export function renderResult (r: ScenarioResult): string {
       ])
     ))
     if (r.timing) {
-      const each = r.kind === 'http' ? ', each in a fresh server process' : ''
-      out.push('', `${r.timing.rounds} alternating rounds of ${r.timing.duration}s per variant${each} after ${r.timing.warmup}s warm-up; ratio = median of per-round ratios.`)
+      const slices = r.timing.slices ?? 1
+      const how = r.kind !== 'http'
+        ? `${r.timing.rounds} alternating rounds of ${r.timing.duration}s per variant`
+        : `${r.timing.rounds} rounds, each with every variant in a fresh server process, warmed up ${r.timing.warmup}s, then measured ${r.timing.duration}s` +
+          (slices > 1 ? ` in ${slices} interleaved slices` : '')
+      out.push('', `${how}; ratio = median of per-round ratios.`)
     }
   }
   if (r.rows && r.rows.length > 0) {

@@ -7,8 +7,8 @@ import type {
   RunContext, Scenario, ScenarioResult, Timing, VariantResult
 } from './types.js'
 
-export const QUICK: Timing = { duration: 1.5, warmup: 1, rounds: 5 }
-export const FULL: Timing = { duration: 10, warmup: 3, rounds: 5 }
+export const QUICK: Timing = { duration: 1.5, warmup: 1, rounds: 5, slices: 1 }
+export const FULL: Timing = { duration: 10, warmup: 3, rounds: 5, slices: 4 }
 
 interface Round { rps: number, p50: number, p99: number, errors: number, non2xx: number }
 
@@ -72,22 +72,56 @@ function base (scenario: Scenario, quick: boolean): Omit<ScenarioResult, 'checks
   }
 }
 
+/** Mean throughput over equal slices, median latencies, errors summed. */
+function combine (slices: Round[]): Round {
+  return {
+    rps: mean(slices.map((r) => r.rps)),
+    p50: median(slices.map((r) => r.p50)),
+    p99: median(slices.map((r) => r.p99)),
+    errors: slices.reduce((a, r) => a + r.errors, 0),
+    non2xx: slices.reduce((a, r) => a + r.non2xx, 0)
+  }
+}
+
 /**
- * Starts a variant's server in a fresh process, warms it up, measures one
- * round and stops it: a process per round, so a process that lands in a slow
- * state for its whole life costs one round, not the run (benchmarks/README.md).
+ * One round: every variant's server in a fresh process, each warmed up,
+ * then measured in `slices` interleaved slices (A B, B A, A B, …), and all
+ * stopped. A process per round, so a process that lands in a slow state for
+ * its whole life costs one round, not the run; slices, so a change in the
+ * machine's speed during the round (other tenants of the host) reaches every
+ * variant alike (benchmarks/README.md).
  */
-async function measureRound (variant: HttpScenario['variants'][number], scenario: HttpScenario, env: Record<string, string>, timing: Timing, ctx: RunContext, round: number): Promise<Round> {
-  const handle = await startServer(variant.server, { ...env, ...variant.env })
+async function measureRound (scenario: HttpScenario, env: Record<string, string>, timing: Timing, ctx: RunContext, round: number): Promise<Map<string, Round>> {
+  const order = round % 2 === 0 ? scenario.variants : [...scenario.variants].reverse()
+  const connections = scenario.connections ?? 50
+  const started: Array<{ name: string, url: string, requests: BenchRequest[], close: () => Promise<void> }> = []
   try {
-    const makeRequests = variant.requests ?? scenario.requests ?? (() => [{ path: '/' }])
-    const requests = await makeRequests({ url: handle.url })
-    const connections = scenario.connections ?? 50
-    if (round === 0) ctx.log(`  warm-up ${variant.name} (${timing.warmup}s, before every round)`)
-    await load(handle.url, requests, connections, timing.warmup)
-    return await load(handle.url, requests, connections, timing.duration)
+    for (const variant of order) {
+      const handle = await startServer(variant.server, { ...env, ...variant.env })
+      const makeRequests = variant.requests ?? scenario.requests ?? (() => [{ path: '/' }])
+      let requests: BenchRequest[]
+      try {
+        requests = await makeRequests({ url: handle.url })
+      } catch (err) {
+        await handle.close()
+        throw err
+      }
+      started.push({ name: variant.name, url: handle.url, requests, close: () => handle.close() })
+    }
+    for (const s of started) {
+      if (round === 0) ctx.log(`  warm-up ${s.name} (${timing.warmup}s, before every round)`)
+      await load(s.url, s.requests, connections, timing.warmup)
+    }
+    const slices = timing.slices ?? 1
+    const measured = new Map<string, Round[]>(started.map((s) => [s.name, []]))
+    for (let i = 0; i < slices; i++) {
+      for (const s of i % 2 === 0 ? started : [...started].reverse()) {
+        measured.get(s.name)!.push(await load(s.url, s.requests, connections, timing.duration / slices))
+      }
+    }
+    return new Map([...measured].map(([name, parts]) => [name, combine(parts)]))
   } finally {
-    await handle.close()
+    for (const s of started) await s.close()
   }
 }
 
@@ -96,10 +130,9 @@ async function runHttp (scenario: HttpScenario, timing: Timing, ctx: RunContext)
   try {
     const rounds = new Map<string, Round[]>(scenario.variants.map((v) => [v.name, []]))
     for (let round = 0; round < timing.rounds; round++) {
-      // A B A B ...: every variant sees the same machine state within a round
-      const order = round % 2 === 0 ? scenario.variants : [...scenario.variants].reverse()
-      for (const variant of order) {
-        const r = await measureRound(variant, scenario, prepared.env ?? {}, timing, ctx, round)
+      const measured = await measureRound(scenario, prepared.env ?? {}, timing, ctx, round)
+      for (const variant of scenario.variants) {
+        const r = measured.get(variant.name)!
         rounds.get(variant.name)!.push(r)
         ctx.log(`  round ${round + 1}/${timing.rounds} ${variant.name}: ${Math.round(r.rps)} req/s`)
       }

@@ -93,9 +93,11 @@ export interface RunContext {
 export interface Timing {
   /** seconds of measured load per variant per round */
   duration: number
-  /** seconds of warm-up per variant before the first round */
+  /** seconds of warm-up per variant: for HTTP in every round (each round starts fresh processes), for ops once */
   warmup: number
   rounds: number
+  /** HTTP: each variant's `duration` is measured in this many slices, interleaved with the other variants' @default 1 */
+  slices?: number
 }
 
 export interface VariantResult {
