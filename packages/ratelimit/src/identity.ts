@@ -28,7 +28,7 @@ export interface Skipper {
   /**
    * The rule for requests matched by the route `url`: the path rules
    * (skipped paths, static prefixes and extensions) are left out when no
-   * path that route matches can meet them, as for `/` or `/users/:id`
+   * path that route matches can meet them, as for `/` or `/users`
    * (checked loosely: any case, any trailing or doubled slash), so such a
    * route pays only for the method and your `skip`.
    */
