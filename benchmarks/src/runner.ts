@@ -1,6 +1,6 @@
 import { cpus } from 'node:os'
 import autocannon from 'autocannon'
-import { startServer } from './child.js'
+import { startServer, type ServerHandle } from './child.js'
 import { mean, median } from './stats.js'
 import type {
   BenchRequest, Check, CheckResult, CustomScenario, HttpScenario, OpsScenario,
@@ -94,34 +94,29 @@ function combine (slices: Round[]): Round {
 async function measureRound (scenario: HttpScenario, env: Record<string, string>, timing: Timing, ctx: RunContext, round: number): Promise<Map<string, Round>> {
   const order = round % 2 === 0 ? scenario.variants : [...scenario.variants].reverse()
   const connections = scenario.connections ?? 50
-  const started: Array<{ name: string, url: string, requests: BenchRequest[], close: () => Promise<void> }> = []
+  const started: Array<{ name: string, server: ServerHandle, requests: BenchRequest[] }> = []
   try {
     for (const variant of order) {
-      const handle = await startServer(variant.server, { ...env, ...variant.env })
+      const server = await startServer(variant.server, { ...env, ...variant.env })
+      const entry = { name: variant.name, server, requests: [] as BenchRequest[] }
+      started.push(entry)
       const makeRequests = variant.requests ?? scenario.requests ?? (() => [{ path: '/' }])
-      let requests: BenchRequest[]
-      try {
-        requests = await makeRequests({ url: handle.url })
-      } catch (err) {
-        await handle.close()
-        throw err
-      }
-      started.push({ name: variant.name, url: handle.url, requests, close: () => handle.close() })
+      entry.requests = await makeRequests({ url: server.url })
     }
     for (const s of started) {
       if (round === 0) ctx.log(`  warm-up ${s.name} (${timing.warmup}s, before every round)`)
-      await load(s.url, s.requests, connections, timing.warmup)
+      await load(s.server.url, s.requests, connections, timing.warmup)
     }
     const slices = timing.slices ?? 1
     const measured = new Map<string, Round[]>(started.map((s) => [s.name, []]))
     for (let i = 0; i < slices; i++) {
       for (const s of i % 2 === 0 ? started : [...started].reverse()) {
-        measured.get(s.name)!.push(await load(s.url, s.requests, connections, timing.duration / slices))
+        measured.get(s.name)!.push(await load(s.server.url, s.requests, connections, timing.duration / slices))
       }
     }
     return new Map([...measured].map(([name, parts]) => [name, combine(parts)]))
   } finally {
-    for (const s of started) await s.close()
+    for (const s of started) await s.server.close()
   }
 }
 
