@@ -5,7 +5,7 @@ import { InvalidOption } from './errors.js'
 /** A check the application adds through the plugin's `checks` option; it lands in the same hub as the plugins' checks. */
 export interface AppCheck extends CheckRegistration {}
 
-/** Load-shedding thresholds, passed to @fastify/under-pressure. 0 turns one off. */
+/** Load-shedding thresholds: event-loop delay measured by this plugin (src/loop-delay.ts), the others by @fastify/under-pressure. 0 turns one off. */
 export interface PressureOptions {
   /**
    * Mean event-loop delay (ms) over one sample above which application routes answer 503.
