@@ -98,19 +98,19 @@ export class Engine {
 
   /** Takes one request for `key` under `policy`; `cb` gets @fastify/rate-limit's `{ current, ttl }`. */
   take (policy: Policy, key: string, cb: Callback): void {
+    const local = this.takeLocal(policy, key)
+    if (local !== undefined) {
+      cb(null, { current: local.current, ttl: local.ttl })
+      return
+    }
     const fullKey = this.redisKey(policy, key)
-    if (this.#blocked !== null && this.guard !== null) {
+    if (this.#blocked !== null) {
       const left = this.#blocked.getRemainingTTL(fullKey)
       if (left > 0) {
         this.#events.onDecided?.(policy, 'block', 1)
         cb(null, { current: policy.limit + 1, ttl: Math.ceil(left) })
         return
       }
-    }
-    if (this.guard === null) {
-      const take = this.local.take(fullKey, policy.limit, policy.granularityMs, policy.buckets, 1)
-      cb(null, { current: take.admitted > 0 ? take.count : policy.limit + 1, ttl: Math.max(1, take.retryMs) })
-      return
     }
     const pending = this.#pending.get(fullKey)
     if (pending) {
