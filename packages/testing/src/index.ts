@@ -7,7 +7,7 @@ export {
 } from './private-postgres.js'
 export {
   startRedis, startRedisCluster,
-  type PrivateRedis, type PrivateRedisCluster, type PrivateRedisOptions
+  type PrivateRedis, type PrivateRedisCluster, type PrivateRedisClusterOptions, type PrivateRedisOptions
 } from './private-redis.js'
 export { freePort, freePortPair } from './ports.js'
 export { waitFor, sleep, isListening, isAlive } from './process.js'

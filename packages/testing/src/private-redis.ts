@@ -30,12 +30,24 @@ export interface PrivateRedis {
   destroy (): Promise<void>
 }
 
+export interface PrivateRedisClusterOptions extends PrivateRedisOptions {
+  /** masters, each owning an equal share of the slots (default 3) */
+  masters?: number
+  /** replicas per master (default 0); with replicas, killing a master makes the cluster promote one */
+  replicas?: number
+}
+
 export interface PrivateRedisCluster {
+  /** every node, masters first in creation order (roles change after a failover: ask `roles()`) */
   readonly nodes: PrivateRedis[]
   /** `[{ host, port }]`, what `new Cluster(startupNodes)` takes */
   readonly startupNodes: Array<{ host: string, port: number }>
   /** a cluster client that is disconnected at teardown */
   client (): Cluster
+  /** each reachable node's current role and, for a replica, the port of its master */
+  roles (): Promise<Array<{ node: PrivateRedis, role: 'master' | 'slave', masterPort?: number }>>
+  /** resolves once every slot is served by a reachable master (after a kill, once a replica was promoted) */
+  healthy (timeoutMs?: number): Promise<void>
   destroy (): Promise<void>
 }
 
@@ -110,15 +122,38 @@ export async function startRedis (t: TestContext, options: PrivateRedisOptions =
 }
 
 /**
- * A Redis Cluster of `masters` (default 3) masters and no replicas, all slots
- * assigned and `cluster_state:ok` before it resolves.
+ * Asked of the node on `port` alone: `CLUSTER INFO` says ok and every one of
+ * the 16384 slots is served by a master in `running` (a killed master still
+ * owns its slots until the others notice, after the node timeout).
  */
-export async function startRedisCluster (t: TestContext, options: PrivateRedisOptions & { masters?: number } = {}): Promise<PrivateRedisCluster> {
+async function clusterOk (port: number, running: Set<number>): Promise<boolean> {
+  const c = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000 })
+  try {
+    await c.connect()
+    if (!String(await c.cluster('INFO')).includes('cluster_state:ok')) return false
+    let covered = 0
+    for (const [from, to, master] of await c.cluster('SLOTS')) {
+      if (master === undefined || !running.has(Number(master[1]))) return false
+      covered += to - from + 1
+    }
+    return covered === 16384
+  } finally {
+    c.disconnect()
+  }
+}
+
+/**
+ * A Redis Cluster of `masters` (default 3) masters with `replicas` (default 0)
+ * replicas each, all slots assigned, `cluster_state:ok` and every replica in
+ * sync before it resolves.
+ */
+export async function startRedisCluster (t: TestContext, options: PrivateRedisClusterOptions = {}): Promise<PrivateRedisCluster> {
   const masters = options.masters ?? 3
+  const replicas = options.replicas ?? 0
   const baseDir = mkdtempSync(join(tmpdir(), `${PRIVATE_DIR_PREFIX}redis-cluster-`))
   const nodes: PrivateRedis[] = []
   const clients: Cluster[] = []
-  for (let i = 0; i < masters; i++) {
+  for (let i = 0; i < masters * (1 + replicas); i++) {
     // the cluster bus listens on port + 10000
     const port = await freePortPair(10_000)
     nodes.push(redisServer(t, baseDir, port, [
@@ -129,19 +164,8 @@ export async function startRedisCluster (t: TestContext, options: PrivateRedisOp
     ]))
   }
   await Promise.all(nodes.map((n) => n.start()))
-  await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes'])
-  await waitFor('cluster_state:ok on every node', async () => {
-    const states = await Promise.all(nodes.map(async (n) => {
-      const c = new Redis(n.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 })
-      try {
-        await c.connect()
-        return String(await c.cluster('INFO')).includes('cluster_state:ok')
-      } finally {
-        c.disconnect()
-      }
-    }))
-    return states.every(Boolean)
-  }, 20_000, 100)
+  // redis-cli makes the first `masters` nodes masters and gives each the next replicas in turn
+  await run('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', String(replicas), '--cluster-yes'])
 
   const cluster: PrivateRedisCluster = {
     nodes,
@@ -151,6 +175,30 @@ export async function startRedisCluster (t: TestContext, options: PrivateRedisOp
       clients.push(c)
       return c
     },
+    async roles () {
+      const out: Array<{ node: PrivateRedis, role: 'master' | 'slave', masterPort?: number }> = []
+      for (const node of nodes) {
+        if (node.pid() === null) continue
+        const c = new Redis(node.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000 })
+        try {
+          await c.connect()
+          const role = await c.role() as unknown[]
+          if (role[0] === 'master') out.push({ node, role: 'master' })
+          else out.push({ node, role: 'slave', masterPort: Number(role[2]) })
+        } catch { /* unreachable right now: not listed */ } finally {
+          c.disconnect()
+        }
+      }
+      return out
+    },
+    async healthy (timeoutMs = 30_000) {
+      await waitFor('cluster_state:ok on every running node', async () => {
+        const running = nodes.filter((n) => n.pid() !== null)
+        const ports = new Set(running.map((n) => n.port))
+        const states = await Promise.all(running.map((n) => clusterOk(n.port, ports)))
+        return states.every(Boolean)
+      }, timeoutMs, 100)
+    },
     async destroy () {
       await Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())))
       await Promise.all(nodes.map((n) => n.destroy()))
@@ -159,5 +207,22 @@ export async function startRedisCluster (t: TestContext, options: PrivateRedisOp
   }
   // destroy() closes the clients before the nodes; each node's own teardown is idempotent
   t.teardown(() => cluster.destroy())
+
+  await cluster.healthy(20_000)
+  if (replicas > 0) {
+    await waitFor('every replica in sync with its master', async () => {
+      const states = await Promise.all(nodes.map(async (n) => {
+        const c = new Redis(n.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 })
+        try {
+          await c.connect()
+          const info = await c.info('replication')
+          return info.includes('role:master') || info.includes('master_link_status:up')
+        } finally {
+          c.disconnect()
+        }
+      }))
+      return states.every(Boolean)
+    }, 30_000, 100)
+  }
   return cluster
 }
