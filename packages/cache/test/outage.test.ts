@@ -92,5 +92,5 @@ t.test('a private Redis killed under load: zero 5xx, no request slower than the 
   const res = await app.inject('/quotes/after')
   t.equal(res.statusCode, 200)
   await sleep(50)
-  t.ok(await client.exists('headroom:cache:e:http|s|/quotes/after'), 'L2 is written again')
+  t.ok(await client.exists(engineOf(app).l2!.entryKey('http|s|/quotes/after')), 'L2 is written again')
 })
