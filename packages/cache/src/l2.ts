@@ -94,9 +94,11 @@ export class L2 {
   async store (key: string, entry: Entry, gens: string[], fence: string, leaseMessage: string, now: number): Promise<boolean> {
     const m = slotTag(key)
     const px = Math.max(1, expiresAt(entry) - now)
-    const enrolled = await Promise.all(entry.tags.map((t, i) =>
-      this.run((c) => ENROL.run(c, [this.#tagSet(t), this.#tagGen(t)], [m, px, gens[i + 1] ?? '']))))
-    const payload = enrolled.every((ok) => ok === 1) ? encodeEntry(entry) : ''
+    // without tags, no await before the write: it leaves in the same tick as the factory's result
+    const enrolled = entry.tags.length === 0 || (await Promise.all(entry.tags.map((t, i) =>
+      this.run((c) => ENROL.run(c, [this.#tagSet(t), this.#tagGen(t)], [m, px, gens[i + 1] ?? ''])))))
+      .every((ok) => ok === 1)
+    const payload = enrolled ? encodeEntry(entry) : ''
     if (payload === '' && fence === '') return false
     const ok = await this.run((c) => STORE.run(c, [this.#entry(m), this.#gen(m), this.#lease(m)], [payload, px, gens[0] ?? '', fence, this.channel, leaseMessage]))
     return ok === 1
@@ -111,7 +113,7 @@ export class L2 {
   async set (key: string, entry: Entry, message: string, now: number): Promise<void> {
     const m = slotTag(key)
     const px = Math.max(1, expiresAt(entry) - now)
-    await Promise.all(entry.tags.map((t) => this.run((c) => ENROL.run(c, [this.#tagSet(t), this.#tagGen(t)], [m, px]))))
+    if (entry.tags.length > 0) await Promise.all(entry.tags.map((t) => this.run((c) => ENROL.run(c, [this.#tagSet(t), this.#tagGen(t)], [m, px]))))
     await this.run((c) => SET.run(c, [this.#entry(m), this.#gen(m)], [encodeEntry(entry), px, GEN_TTL_MS, this.channel, message]))
   }
 
