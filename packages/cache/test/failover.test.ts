@@ -25,7 +25,7 @@ t.test('a master killed under load, its replica promoted: zero 5xx, no stale val
   const source = new Map(Array.from({ length: KEYS }, (_v, i) => [`q${i}`, 1]))
   let serverSlowest = 0
   const build = async (): Promise<{ app: FastifyInstance, base: string }> => {
-    const app = await buildApp(t, { redis: await clusterClient(t, cluster.startupNodes), commandTimeoutMs: COMMAND_TIMEOUT_MS, resetTimeoutMs: 250 }, (app) => {
+    const app = await buildApp(t, { redis: await clusterClient(t, cluster.startupNodes), commandTimeoutMs: COMMAND_TIMEOUT_MS, resetTimeoutMs: 250, waitForReplicas: 1 }, (app) => {
       app.addHook('onResponse', async (_request, reply) => { serverSlowest = Math.max(serverSlowest, reply.elapsedTime) })
       app.get<{ Params: { id: string } }>('/quotes/:id', async (request) => {
         const id = request.params.id
@@ -82,6 +82,7 @@ t.test('a master killed under load, its replica promoted: zero 5xx, no stale val
   source.set(watched, 2)
   await a.app.cache.delete(`quote:${watched}`)
   ackAt = performance.now()
+  t.equal(a.app.cache.stats().pendingReplay, 0, 'the invalidation was acknowledged by a replica too (waitForReplicas: 1)')
   const bDropped = waitFor('b dropped the old value from L1', async () =>
     engineOf(b.app).l1.get(watchedKey, Date.now())?.raw.includes('"v":1') !== true, 10_000, 1).then(() => { bDroppedAt = performance.now() })
   killedAt = performance.now()
