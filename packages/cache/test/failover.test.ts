@@ -41,6 +41,10 @@ t.test('a master killed under load, its replica promoted: zero 5xx, no stale val
   for (const { base } of instances) {
     for (let i = 0; i < KEYS; i++) await (await fetch(`${base}/quotes/q${i}`)).arrayBuffer()
   }
+  // an entry no worker asks for: it leaves both L1s only if they are cleared after the node loss
+  for (const { base } of instances) await (await fetch(`${base}/quotes/idle`)).arrayBuffer()
+  const idleKey = 'default|s|quote:idle'
+  t.ok(instances.every(({ app }) => engineOf(app).l1.keys().includes(idleKey)), 'both L1s hold the idle entry')
   const watched = 'q0'
   const watchedKey = `default|s|quote:${watched}`
   t.ok(engineOf(b.app).l1.get(watchedKey, Date.now())?.raw.includes('"v":1'), 'b holds the watched quote in L1')
@@ -107,6 +111,7 @@ t.test('a master killed under load, its replica promoted: zero 5xx, no stale val
   // the server's own time per request, bounded by the command timeout (an L2 read, then the source) plus slack for a loaded machine
   t.ok(serverSlowest <= 2 * COMMAND_TIMEOUT_MS + 1000, `longest request ${serverSlowest.toFixed(0)} ms (server side)`)
 
+  t.notOk(instances.some(({ app }) => engineOf(app).l1.keys().includes(idleKey)), 'both L1s were cleared after the failover (messages may have been lost)')
   // resynchronised: both buses are up, and an invalidation after the failover reaches the other L1
   await waitFor('both buses connected', async () => engineOf(a.app).bus!.connected && engineOf(b.app).bus!.connected, 10_000)
   for (const { base } of instances) t.equal((await (await fetch(`${base}/quotes/${watched}`)).json() as { v: number }).v, 2, 'the new value everywhere')
