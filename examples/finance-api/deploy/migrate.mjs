@@ -1,0 +1,28 @@
+// The image's migration command: `node deploy/migrate.mjs` (the k8s Job and
+// the compose `migrate` service). Applies migrations/*.sql with the app's own
+// migrate() (advisory lock, each file once) and exits; it needs the primary
+// only, not the session secret or Redis that the server's configuration
+// requires. The app also migrates at start; this runs them before a rollout.
+import { readFileSync } from 'node:fs'
+import { migrate } from '../dist/migrate.js'
+
+function setting (name) {
+  const file = process.env[`${name}_FILE`]
+  if (file) return readFileSync(file, 'utf8').trim()
+  const value = process.env[name]
+  return value === undefined || value.trim() === '' ? undefined : value.trim()
+}
+
+const url = setting('DATABASE_URL')
+if (url === undefined) {
+  console.error('DATABASE_URL (or DATABASE_URL_FILE) must be set: the primary to migrate')
+  process.exit(1)
+}
+try {
+  const applied = await migrate(url)
+  console.log(JSON.stringify({ level: 30, time: Date.now(), msg: 'migrations applied', applied }))
+} catch (err) {
+  // the message names the migration file; the URL (with its password) is not printed
+  console.error(JSON.stringify({ level: 50, time: Date.now(), msg: 'migrations failed', err: err.message }))
+  process.exit(1)
+}
