@@ -138,8 +138,9 @@ export function readDockerfile (text = readFileSync(`${DEPLOY_DIR}Dockerfile`, '
     if (keyword === 'HEALTHCHECK') info.healthcheck = args
     if (keyword === 'STOPSIGNAL') info.stopSignal = args.trim()
     if (keyword === 'USER') info.user = args.trim()
-    if (keyword === 'COPY' && /--from=build\b/.test(args)) {
-      const words = args.split(/\s+/).filter((w) => w && !w.startsWith('--'))
+    const text = ins.getTextContent().replace(/\\\r?\n\s*/g, ' ')
+    if (keyword === 'COPY' && /--from=build\b/.test(text)) {
+      const words = text.split(/\s+/).slice(1).filter((w) => w && !w.startsWith('--'))
       info.copiesFromBuild.push({ from: words[0]!, to: words[1]! })
     }
   })
