@@ -87,6 +87,7 @@ t.test('the image\'s build, deploy and command: production modules only, ready o
   const secrets = join(dir, 'secrets')
   await cp(join(REPO_ROOT, 'examples/finance-api/deploy/secrets/.gitignore'), join(secrets, '.gitignore'))
   await writeFile(join(secrets, 'database_url'), url + '\n')
+  await writeFile(join(secrets, 'session_secret'), 'a-production-secret-of-at-least-32-characters\n')
 
   // only the image's environment (tap's NODE_OPTIONS loaders must not leak in)
   const base: NodeJS.ProcessEnv = { PATH: process.env.PATH, ...image.env }
@@ -112,12 +113,13 @@ t.test('the image\'s build, deploy and command: production modules only, ready o
     // loopback here; 0.0.0.0 in the image
     HOST: '127.0.0.1',
     PORT: String(port),
-    DATABASE_URL: url,
+    // secrets as files, as compose and Kubernetes mount them
+    DATABASE_URL_FILE: join(secrets, 'database_url'),
+    SESSION_SECRET_FILE: join(secrets, 'session_secret'),
     REDIS_URL: redis.url,
     REDIS_KEY_PREFIX: redis.prefix,
-    SESSION_SECRET: 'a-production-secret-of-at-least-32-characters',
     // the test is the proxy here (loopback only): it says the client came over https
-    TRUST_PROXY: 'true',
+    TRUST_PROXY: '127.0.0.1',
     DRAIN_DELAY_MS: String(DRAIN_DELAY_MS),
     LOG_LEVEL: 'info'
   }
