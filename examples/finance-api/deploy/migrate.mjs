@@ -3,19 +3,16 @@
 // migrate() (advisory lock, each file once) and exits; it needs the primary
 // only, not the session secret or Redis that the server's configuration
 // requires. The app also migrates at start; this runs them before a rollout.
-import { readFileSync } from 'node:fs'
+// DATABASE_URL or DATABASE_URL_FILE, read by the app's own reader (trimmed,
+// both set is an error), so the two commands cannot disagree about it.
+import { envReader } from '../dist/env.js'
 import { migrate } from '../dist/migrate.js'
 
-function setting (name) {
-  const file = process.env[`${name}_FILE`]
-  if (file) return readFileSync(file, 'utf8').trim()
-  const value = process.env[name]
-  return value === undefined || value.trim() === '' ? undefined : value.trim()
-}
-
-const url = setting('DATABASE_URL')
-if (url === undefined) {
-  console.error('DATABASE_URL (or DATABASE_URL_FILE) must be set: the primary to migrate')
+const problems = []
+const url = envReader(process.env, problems)('DATABASE_URL')
+if (url === undefined && problems.length === 0) problems.push('DATABASE_URL (or DATABASE_URL_FILE) must be set: the primary to migrate')
+if (problems.length > 0) {
+  console.error(JSON.stringify({ level: 50, time: Date.now(), msg: 'cannot migrate', problems }))
   process.exit(1)
 }
 try {

@@ -94,6 +94,9 @@ t.test('the image\'s build, deploy and command: production modules only, ready o
   t.equal(image.env.NODE_ENV, 'production')
 
   // 5. the migration command (README, k8s/migrate/job.yaml): node deploy/migrate.mjs
+  const unset = await run('node', ['deploy/migrate.mjs'], { cwd: app, env: base, timeoutMs: 60_000 })
+  t.equal(unset.code, 1, 'without DATABASE_URL the migration command fails')
+  t.match(unset.stderr, /DATABASE_URL \(or DATABASE_URL_FILE\) must be set/)
   const migrated = await run('node', ['deploy/migrate.mjs'], { cwd: app, env: { ...base, DATABASE_URL_FILE: join(secrets, 'database_url') }, timeoutMs: 60_000 })
   t.equal(migrated.code, 0, 'node deploy/migrate.mjs exits 0')
   if (migrated.code !== 0) t.comment(migrated.stderr)
