@@ -4,12 +4,13 @@
 # official entrypoint, which finds a data directory and starts the server
 # as a hot standby. A volume that already holds a replica restarts as one.
 set -euo pipefail
+PRIMARY_PORT=${PRIMARY_PORT:-5432}
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   # The primary listens on TCP only after its init scripts (roles, pg_hba)
   # have run: the image's temporary init server has listen_addresses=''.
-  until pg_isready -q -h "$PRIMARY_HOST" -p 5432; do sleep 1; done
+  until pg_isready -q -h "$PRIMARY_HOST" -p "$PRIMARY_PORT"; do sleep 1; done
   PGPASSWORD=$(cat "$REPLICATION_PASSWORD_FILE") pg_basebackup \
-    --host="$PRIMARY_HOST" --username=replicator --no-password \
+    --host="$PRIMARY_HOST" --port="$PRIMARY_PORT" --username=replicator --no-password \
     --pgdata="$PGDATA" --wal-method=stream --write-recovery-conf --checkpoint=fast
   chmod 0700 "$PGDATA"
 fi
