@@ -97,6 +97,8 @@ export interface DockerfileInfo {
   expose: number[]
   entrypoint: string[]
   cmd: string[]
+  /** WORKDIR of the build stage, where `COPY . .` put the repository */
+  buildWorkdir: string | undefined
   /** COPY --from=build <source> <dest> of the final stage */
   copiesFromBuild: Array<{ from: string, to: string }>
   healthcheck: string | undefined
@@ -118,13 +120,14 @@ export function readDockerfile (text = readFileSync(`${DEPLOY_DIR}Dockerfile`, '
   const instructions = dockerfile.getInstructions()
   const lastFrom = froms[froms.length - 1]!
   const runtimeStart = instructions.indexOf(lastFrom)
-  const info: DockerfileInfo = { runs: [], env: {}, expose: [], entrypoint: [], cmd: [], copiesFromBuild: [], healthcheck: undefined, stopSignal: undefined, user: undefined }
+  const info: DockerfileInfo = { runs: [], env: {}, expose: [], entrypoint: [], cmd: [], copiesFromBuild: [], buildWorkdir: undefined, healthcheck: undefined, stopSignal: undefined, user: undefined }
   instructions.forEach((ins, i) => {
     const keyword = ins.getKeyword()
     const runtime = i > runtimeStart
     // the instruction's text without the keyword, continuation lines joined
     const args = ins.getArgumentsContent()?.replace(/\\\r?\n\s*/g, ' ') ?? ''
     if (keyword === 'RUN' && !runtime) info.runs.push(args.replace(/--mount=\S+\s+/g, '').trim())
+    if (keyword === 'WORKDIR' && !runtime) info.buildWorkdir = args.trim()
     if (!runtime) return
     if (keyword === 'ENV') {
       for (const p of ins.getArguments().map((a) => a.getValue())) {

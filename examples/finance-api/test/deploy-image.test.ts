@@ -57,9 +57,14 @@ t.test('the image\'s build, deploy and command: production modules only, ready o
   // 2. the runtime stage: only what it copies from the deployed directory
   const app = join(dir, 'app')
   t.ok(image.copiesFromBuild.length > 0)
+  const sources = `${image.buildWorkdir}/`
   for (const { from, to } of image.copiesFromBuild) {
-    t.ok(from.startsWith(`${target}/`), `COPY --from=build ${from} comes from the deployed directory`)
-    const source = join(out, from.slice(target.length + 1))
+    // the deployed directory, or (a file outside the package's `files`) the build stage's copy of the repository
+    const source = from.startsWith(`${target}/`)
+      ? join(out, from.slice(target.length + 1))
+      : from.startsWith(sources) ? join(REPO_ROOT, from.slice(sources.length)) : undefined
+    t.ok(source, `COPY --from=build ${from} comes from the deployed directory or the sources`)
+    if (!source) continue
     t.ok(await exists(source), `${from} exists after pnpm deploy`)
     await cp(source, join(app, to), { recursive: true, verbatimSymlinks: true })
   }
@@ -69,17 +74,13 @@ t.test('the image\'s build, deploy and command: production modules only, ready o
   const store = await readdir(join(app, 'node_modules/.pnpm'))
   const installed = (name: string) => store.some((d) => d.startsWith(`${name.replace('/', '+')}@`)) ||
     exists(join(app, 'node_modules', name))
-  // TODO(h/example): tsx is still a production dependency of finance-api
-  // (package.json `dependencies`, for `pnpm start`); the example's production
-  // build moves it to devDependencies. Until that lands this assertion is a
-  // todo: tap reports it as failing without failing the run.
-  const tsxDeployed = await installed('tsx')
-  t.notOk(tsxDeployed, 'no tsx: the image runs compiled JavaScript', tsxDeployed ? { todo: 'tsx is a production dependency until h/example moves it' } : {})
+  t.notOk(await installed('tsx'), 'no tsx: the image runs compiled JavaScript')
   for (const name of Object.keys(original.devDependencies)) {
     t.notOk(await installed(name), `devDependency ${name} is not deployed`)
   }
   t.ok(await exists(join(app, 'dist/server.js')), 'compiled server')
   t.notOk(await exists(join(app, 'src')), 'no TypeScript sources in the image')
+  t.notOk(await installed('esbuild'), 'no esbuild (tsx\'s compiler) either')
 
   // 4. real servers: a private schema and a private Redis key prefix
   const { url } = await isolatedSchema(t)
