@@ -9,6 +9,8 @@ export interface Reply {
   body: unknown
   /** 0 with `error` when no HTTP answer came (connection refused or reset, timeout) */
   error?: string
+  /** set when the first attempt's reused connection was closed under it (the error it got) */
+  resent?: string
 }
 
 /**
@@ -27,7 +29,22 @@ export class HttpClient {
     this.#agent = new Agent({ keepAlive: true, maxSockets: 4, ca, localAddress })
   }
 
-  send (method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}, timeoutMs = 20_000): Promise<Reply> {
+  /**
+   * One request. Like a browser (Chromium's ShouldResendRequest), a request
+   * whose reused keep-alive connection turned out to be closed before any
+   * answer came is sent once more on a fresh connection: nginx closes idle
+   * client connections when it reloads, and that race is the client's to
+   * absorb. Such resends are counted (`resent`), and the writes' exactly-once
+   * check would see one that had been applied twice.
+   */
+  async send (method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}, timeoutMs = 20_000): Promise<Reply> {
+    const first = await this.#send(method, path, body, extraHeaders, timeoutMs)
+    if (first.reusedAndClosed !== true) return first
+    const again = await this.#send(method, path, body, extraHeaders, timeoutMs)
+    return { ...again, resent: first.error }
+  }
+
+  #send (method: string, path: string, body: unknown, extraHeaders: Record<string, string>, timeoutMs: number): Promise<Reply & { reusedAndClosed?: boolean }> {
     const headers: Record<string, string> = { ...extraHeaders }
     if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
     let payload: string | undefined
@@ -59,7 +76,10 @@ export class HttpClient {
         })
       })
       req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
-      req.once('error', (err) => resolve({ status: 0, headers: {}, body: undefined, error: err.message }))
+      req.once('error', (err: NodeJS.ErrnoException) => {
+        const closed = req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')
+        resolve({ status: 0, headers: {}, body: undefined, error: err.message, reusedAndClosed: closed })
+      })
       req.end(payload)
     })
   }
@@ -145,6 +165,8 @@ export interface Sample {
   retryAfter?: string
   /** the unique description of a write */
   description?: string
+  /** sent twice by the client: its reused connection was closed before an answer (the first error) */
+  resent?: string
 }
 
 export interface ForcedLogin { scenario: string, at: number, user: number, path: string }
@@ -243,6 +265,7 @@ export class Load {
     const t1 = performance.now()
     const sample: Sample = { scenario, kind: action.kind, method: action.method, path: action.path.split('?')[0]!, user: user.index, t0, t1, status: r.status }
     if (r.error !== undefined) sample.error = r.error
+    if (r.resent !== undefined) sample.resent = r.resent
     const retryAfter = r.headers['retry-after']
     if (retryAfter !== undefined) sample.retryAfter = String(retryAfter)
     if (description !== undefined) sample.description = description

@@ -324,6 +324,8 @@ async function runScenario (stack: Stack, load: Load, scenario: Scenario, probeU
   }
   if (writes.committedUnacked > 0) ctx.notes.push(`${writes.committedUnacked} writes answered with an error were committed anyway`)
   if (excused.length > 0) ctx.notes.push(`in flight on the killed instance: ${describe(excused)}`)
+  const resent = samples.filter((s) => s.resent !== undefined)
+  if (resent.length > 0) ctx.notes.push(`resent by the client (a reused connection to nginx closed before any answer, as browsers resend): ${resent.length}, ${describe(resent)}`)
   checks.push(...scenario.judge(f, samples, ctx))
   f.checks = checks
   return f
