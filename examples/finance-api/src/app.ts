@@ -1,5 +1,4 @@
 import fastifyHelmet from '@fastify/helmet'
-import fastifyRedis from '@fastify/redis'
 import { headroomCache, type Namespace, type UserNamespace } from '@headroom/cache'
 import { headroomHealth } from '@headroom/health'
 import { headroomPool } from '@headroom/pool'
@@ -59,18 +58,19 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   // added first, so it runs last: the plugins have flushed and ended their connections
   if (opts.afterClose) app.addHook('onClose', opts.afterClose)
 
-  // Redis (when configured) before the plugins: they find it as fastify.redis
-  if (config.redisUrl) {
-    const client = await connectRedis(config.redisUrl, app.log)
-    app.addHook('onClose', async () => { await client.quit().catch(() => client.disconnect()) })
-    await app.register(fastifyRedis, { client, closeClient: false })
-  }
+  // Redis (when configured) before the plugins, each given the client of its
+  // use: sessions and rate limits the "sessions" Redis, the cache its own
+  // (the same client when REDIS_URL alone is set)
+  const redis = await connectRedis(config.redis, app.log)
+  app.addHook('onClose', () => redis.close())
 
   // first of the plugins: its onRequest hooks time every route, and its probes are never shed, limited or counted
   await app.register(headroomHealth, {
     serviceId: 'finance-api',
     handleSignals: opts.handleSignals ?? false,
     drainDelayMs: config.drainDelayMs,
+    // which Redis each use depends on, next to the plugins' own checks
+    checks: redis.checks,
     metrics: config.metricsToken === undefined ? {} : { token: config.metricsToken }
   })
 
@@ -107,6 +107,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   await app.register(headroomSession, {
     secret: config.sessionSecrets,
     keyPrefix: `${config.redisKeyPrefix}session:`,
+    redis: redis.sessions,
     production: config.env === 'production'
   })
   // (setting session.userId at login is what indexes a session under its user)
@@ -127,6 +128,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     limit: config.rateLimit.max,
     window: config.rateLimit.windowMs,
     prefix: `${config.redisKeyPrefix}rl:`,
+    redis: redis.sessions,
     identify: (request) => request.session?.userId,
     policies: {
       credentials: {
@@ -146,6 +148,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   // address another user's entry: the user is part of every key by construction.
   await app.register(headroomCache, {
     prefix: `${config.redisKeyPrefix}cache:`,
+    redis: redis.cache,
     namespaces: {
       // invalidated on every write of the user, so the TTL only bounds memory
       summary: { perUser: true, ttl: config.summaryTtlS * 1000 },

@@ -1,8 +1,12 @@
+import { envReader, parseRedisUrl, parseTrustProxy, type Env, type RedisTarget, type TrustProxy } from './env.js'
+
 /**
  * Configuration from the environment, validated once at startup. Every
  * problem names the variable; all problems are reported together so a
  * deployment is fixed in one round trip, not one variable at a time.
  */
+export { CONFIG_VARIABLES, SECRET_VARIABLES, type ConfigVariable } from './variables.js'
+export type { RedisTarget, TrustProxy } from './env.js'
 
 /** The development secret: usable on a laptop, refused when NODE_ENV=production. */
 export const DEV_SESSION_SECRET = 'finance-api-development-secret-change-me-please'
@@ -42,15 +46,20 @@ export interface Config {
   /** undefined: the embedded PGlite server */
   databaseUrl: string | undefined
   replicaUrls: string[]
-  /** undefined: in-memory stores */
-  redisUrl: string | undefined
+  /**
+   * The Redis deployments, by use: `sessions` holds sessions and rate limits,
+   * `cache` the cache and its invalidation bus. Both undefined: in-memory
+   * stores (one instance); the same target twice: one shared client.
+   */
+  redis: { sessions: RedisTarget | undefined, cache: RedisTarget | undefined }
   /** every Redis key this app writes starts with it (several apps, or test runs, can share one Redis) */
   redisKeyPrefix: string
   /** persist the embedded database in this directory; undefined: in memory */
   pgliteDataDir: string | undefined
   /** newest first: the first signs, all verify */
   sessionSecrets: string[]
-  trustProxy: boolean
+  /** Fastify's `trustProxy`: false, true, a hop count, or the proxies' addresses and CIDRs */
+  trustProxy: TrustProxy
   market: { latencyMs: number, failureRate: number, quoteTtlS: number }
   insights: { costMs: number, ttlS: number }
   summaryTtlS: number
@@ -70,14 +79,9 @@ export class ConfigError extends Error {
   }
 }
 
-type Env = Record<string, string | undefined>
-
 export function loadConfig (env: Env = process.env): Config {
   const problems: string[] = []
-  const str = (name: string): string | undefined => {
-    const v = env[name]
-    return v === undefined || v.trim() === '' ? undefined : v.trim()
-  }
+  const str = envReader(env, problems)
   const int = (name: string, def: number, min: number, max: number): number => {
     const raw = str(name)
     if (raw === undefined) return def
@@ -123,8 +127,7 @@ export function loadConfig (env: Env = process.env): Config {
   if (replicaUrls.length > 0 && databaseUrl === undefined) {
     problems.push('DATABASE_REPLICA_URLS needs DATABASE_URL (replicas of the embedded database do not exist)')
   }
-  const redisUrlRaw = str('REDIS_URL')
-  const redisUrl = redisUrlRaw === undefined ? undefined : url('REDIS_URL', redisUrlRaw, ['redis:', 'rediss:'])
+  const redis = redisTargets(str, problems)
 
   const secretsRaw = str('SESSION_SECRET')
   const sessionSecrets = (secretsRaw ?? DEV_SESSION_SECRET).split(',').map((s) => s.trim()).filter(Boolean)
@@ -141,8 +144,10 @@ export function loadConfig (env: Env = process.env): Config {
     problems.push('DATABASE_URL must be set when NODE_ENV=production (the embedded PGlite database is for development)')
   }
 
-  const trustProxyRaw = str('TRUST_PROXY') ?? 'false'
-  if (!['true', 'false'].includes(trustProxyRaw)) problems.push(`TRUST_PROXY must be true or false (got "${trustProxyRaw}")`)
+  const trustProxyParsed = parseTrustProxy(str('TRUST_PROXY') ?? 'false')
+  let trustProxy: TrustProxy = false
+  if (typeof trustProxyParsed === 'object' && 'problem' in trustProxyParsed) problems.push(trustProxyParsed.problem)
+  else trustProxy = trustProxyParsed
 
   const logLevel = str('LOG_LEVEL') ?? 'info'
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
@@ -156,11 +161,11 @@ export function loadConfig (env: Env = process.env): Config {
     logLevel,
     databaseUrl,
     replicaUrls,
-    redisUrl,
+    redis,
     redisKeyPrefix: str('REDIS_KEY_PREFIX') ?? DEFAULT_REDIS_KEY_PREFIX,
     pgliteDataDir: str('PGLITE_DATA_DIR'),
     sessionSecrets,
-    trustProxy: trustProxyRaw === 'true',
+    trustProxy,
     market: {
       latencyMs: int('MARKET_LATENCY_MS', DEFAULT_MARKET_LATENCY_MS, 0, 60_000),
       failureRate: ratio('MARKET_FAILURE_RATE', DEFAULT_MARKET_FAILURE_RATE),
@@ -181,4 +186,32 @@ export function loadConfig (env: Env = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/**
+ * REDIS_URL for every use, SESSION_REDIS_URL / CACHE_REDIS_URL for one. Half
+ * a Redis is refused: sessions shared while the cache stays in one process
+ * would miss the other instances' invalidations (stale summaries), and the
+ * reverse would log users out when the balancer switches instance.
+ */
+function redisTargets (str: (name: string) => string | undefined, problems: string[]): Config['redis'] {
+  let invalid = false
+  const target = (name: string): RedisTarget | undefined => {
+    const raw = str(name)
+    if (raw === undefined) return undefined
+    const parsed = parseRedisUrl(name, raw)
+    if (!('problem' in parsed)) return parsed
+    problems.push(parsed.problem)
+    invalid = true
+    return undefined
+  }
+  const shared = target('REDIS_URL')
+  const sessions = target('SESSION_REDIS_URL') ?? shared
+  const cache = target('CACHE_REDIS_URL') ?? shared
+  if (!invalid && (sessions === undefined) !== (cache === undefined)) {
+    problems.push(sessions === undefined
+      ? 'CACHE_REDIS_URL is set but sessions and rate limits have no Redis: set SESSION_REDIS_URL or REDIS_URL too'
+      : 'SESSION_REDIS_URL is set but the cache has no Redis: set CACHE_REDIS_URL or REDIS_URL too (a cache in one process misses the other instances\' invalidations)')
+  }
+  return { sessions, cache }
 }

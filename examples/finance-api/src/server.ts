@@ -22,12 +22,12 @@ export async function createApp (config: Config, overrides: Omit<AppOptions, 'co
   try {
     await migrate(databaseUrl)
     const app = await buildApp({ ...overrides, config, databaseUrl, afterClose: embedded && (() => embedded!.close()) })
-    if (!embedded && !config.redisUrl) {
+    if (!embedded && !config.redis.sessions) {
       app.log.warn('REDIS_URL is not set: sessions, rate limits and the cache live in this process only; run a single instance, or set REDIS_URL')
     }
     if (embedded) {
       const where = `PGlite on ${embedded.url.replace(/^postgres:\/\/[^@]*@/, '')} (${config.pgliteDataDir ? `data in ${config.pgliteDataDir}` : 'in memory, gone at exit'})`
-      app.log.info(config.redisUrl
+      app.log.info(config.redis.sessions
         ? `embedded mode: ${where} with Redis for sessions, rate limits and cache; set DATABASE_URL (and DATABASE_REPLICA_URLS) to use a real PostgreSQL`
         : `embedded mode: ${where} and in-memory sessions, rate limits and cache, one instance only; set DATABASE_URL (and DATABASE_REPLICA_URLS) and REDIS_URL to use real servers`)
     }

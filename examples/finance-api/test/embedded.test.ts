@@ -7,7 +7,7 @@ t.test('with no DATABASE_URL and no REDIS_URL the server boots on PGlite and ser
   // exactly what `pnpm start` sees on a fresh machine, but a free port
   const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent' })
   t.equal(config.databaseUrl, undefined)
-  t.equal(config.redisUrl, undefined)
+  t.same(config.redis, { sessions: undefined, cache: undefined })
   const lines: string[] = []
   const running = await start(config, { logger: { level: 'info', stream: { write: (line: string) => { lines.push(line) } } } })
   t.teardown(() => running.close())

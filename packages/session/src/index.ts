@@ -45,6 +45,9 @@ declare module 'fastify' {
   }
 }
 
+/** What to do when a Secure cookie meets a plain-http request (in the warning, and documented in the README). */
+export const INSECURE_COOKIE_HINT = 'behind a TLS-terminating proxy, make it send X-Forwarded-Proto: https and trust it with Fastify\'s trustProxy (its addresses); serve https yourself; or use cookie.secure: \'auto\' outside production'
+
 /** set on a session read from the store: the expiry it had when the request started */
 const kLoadedExpiry = Symbol('headroom.session.loadedExpiry')
 
@@ -121,9 +124,22 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
     reply.setCookie(cookieName, session.encryptedSessionId, session.cookie as never)
   }
 
+  // @fastify/session neither saves nor sends a Secure cookie on a request
+  // that arrived over http, and says nothing: behind a TLS-terminating proxy
+  // that does not send X-Forwarded-Proto (or is not trusted), every login
+  // "works" and the next request is logged out. Say so, once per instance.
+  let warnedInsecure = false
+  const warnInsecure = (request: FastifyRequest) => {
+    warnedInsecure = true
+    log.warn({ protocol: request.protocol, hint: INSECURE_COOKIE_HINT }, 'a Secure session cookie was not sent because this request arrived over http; logged once per instance')
+  }
+
   // Runs after @fastify/session's onSend, which saved a modified session.
   const touch: onSendHookHandler = (request, reply, _payload, done) => {
     const session = request.session as typeof request.session | null
+    if (!warnedInsecure && session !== null && session.cookie.secure === true && request.protocol !== 'https' && session.isModified()) {
+      warnInsecure(request)
+    }
     if (session === null) {
       // destroyed in this request: the browser forgets the id too
       if (request.cookies[cookieName] !== undefined) reply.clearCookie(cookieName, { path: options.cookie.path, domain: options.cookie.domain })

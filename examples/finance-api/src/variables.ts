@@ -1,0 +1,58 @@
+/**
+ * Every environment variable the app reads, with what it means. The deploy
+ * files (Dockerfile, compose, Kubernetes manifests) are checked against this
+ * list, and the README's configuration table documents the same names, so a
+ * variable added to config.ts without an entry here is a bug.
+ */
+export interface ConfigVariable {
+  name: string
+  description: string
+}
+
+/**
+ * The variables that carry secrets (passwords in URLs, signing keys,
+ * tokens). Each may instead be read from a file named by `<NAME>_FILE`
+ * (Docker and Kubernetes secrets are mounted as files).
+ */
+export const SECRET_VARIABLES = [
+  'SESSION_SECRET', 'DATABASE_URL', 'DATABASE_REPLICA_URLS', 'METRICS_TOKEN',
+  'REDIS_URL', 'SESSION_REDIS_URL', 'CACHE_REDIS_URL'
+] as const
+
+const PLAIN: ConfigVariable[] = [
+  { name: 'NODE_ENV', description: 'development, production or test; production turns on Secure cookies, HSTS, a 10 s drain delay, and refuses default secrets and the embedded database' },
+  { name: 'HOST', description: 'listen address (0.0.0.0 or :: behind a load balancer)' },
+  { name: 'PORT', description: 'listen port (0: any free port)' },
+  { name: 'LOG_LEVEL', description: 'pino level: fatal, error, warn, info, debug, trace or silent' },
+  { name: 'DATABASE_URL', description: 'the primary PostgreSQL (postgres://…); unset: the embedded PGlite database' },
+  { name: 'DATABASE_REPLICA_URLS', description: 'comma-separated streaming replicas for reads (needs DATABASE_URL)' },
+  { name: 'PGLITE_DATA_DIR', description: 'keep the embedded database in this directory across restarts' },
+  { name: 'REDIS_URL', description: 'Redis for sessions, rate limits and the cache: redis[s]://host:port or redis[s]+cluster://host1:port,host2:port' },
+  { name: 'SESSION_REDIS_URL', description: 'Redis for sessions and rate limits, overriding REDIS_URL for them (same forms)' },
+  { name: 'CACHE_REDIS_URL', description: 'Redis for the cache and its invalidation bus, overriding REDIS_URL for it (same forms)' },
+  { name: 'REDIS_KEY_PREFIX', description: 'prefix of every Redis key this app writes' },
+  { name: 'SESSION_SECRET', description: 'at least 32 characters; comma-separate several to rotate (the first signs, all verify); required in production' },
+  { name: 'TRUST_PROXY', description: 'false, true, or comma-separated addresses/CIDRs (IPv4, IPv6) of the load balancers whose X-Forwarded-* headers are believed' },
+  { name: 'METRICS_TOKEN', description: 'bearer token that opens /metrics from any address (at least 16 characters)' },
+  { name: 'DRAIN_DELAY_MS', description: 'how long a SIGTERM\'d instance keeps serving with readiness failing' },
+  { name: 'RATE_LIMIT_MAX', description: 'requests per window per user (per address before login)' },
+  { name: 'RATE_LIMIT_WINDOW_MS', description: 'the rate-limit window in milliseconds' },
+  { name: 'LOGIN_RATE_LIMIT_MAX', description: 'login and signup attempts per minute per address and email' },
+  { name: 'SUMMARY_TTL_S', description: 'seconds a summary stays cached (invalidated on every write anyway)' },
+  { name: 'QUOTE_TTL_S', description: 'seconds a market quote is fresh' },
+  { name: 'INSIGHTS_TTL_S', description: 'seconds AI insights are cached' },
+  { name: 'MARKET_LATENCY_MS', description: 'latency of the simulated market-data provider' },
+  { name: 'MARKET_FAILURE_RATE', description: 'share of simulated provider calls that fail (0 to 1)' },
+  { name: 'INSIGHTS_COST_MS', description: 'time one simulated AI-insights call takes' }
+]
+
+/** `<NAME>_FILE`: the variable read from a file, e.g. a mounted Kubernetes or Docker secret. */
+export function fileVariable (name: string): string {
+  return `${name}_FILE`
+}
+
+/** Every variable the app reads, the `*_FILE` forms included, in the order of the README's table. */
+export const CONFIG_VARIABLES: readonly ConfigVariable[] = Object.freeze(PLAIN.flatMap((v) =>
+  (SECRET_VARIABLES as readonly string[]).includes(v.name)
+    ? [v, { name: fileVariable(v.name), description: `path of a file holding ${v.name} (read and trimmed when ${v.name} is unset; setting both is an error)` }]
+    : [v]))
