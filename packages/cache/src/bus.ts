@@ -19,56 +19,121 @@ export interface BusHandlers {
 }
 
 /**
- * The invalidation bus: Redis pub/sub on a subscriber connection of its own,
- * duplicated from the app's client (a subscribed connection can run no
- * other command). Also wakes instances waiting for another instance's lease.
+ * The invalidation bus: Redis pub/sub on a subscriber connection of its own
+ * (a subscribed connection can run no other command). Also wakes instances
+ * waiting for another instance's lease.
+ *
+ * Plain PUBLISH, not sharded pub/sub: every instance needs every message (any
+ * L1 may hold any key), and a Redis Cluster broadcasts PUBLISH to every node,
+ * so one connection to any node hears all of it. On a cluster the bus keeps
+ * that connection itself, instead of ioredis's cluster subscriber, which
+ * moves to another node silently: here a lost connection is seen, and L1 is
+ * dropped once the bus is back, since messages may have been lost meanwhile.
  */
 export class Bus {
-  readonly #sub: RedisClient
+  readonly #sub: Redis | null = null
+  readonly #cluster: Cluster | null = null
+  #node: Redis | null = null
+  #nodeIndex = 0
   readonly #waiters = new Map<string, Set<() => void>>()
+  readonly #handlers: BusHandlers
+  readonly #log: FastifyBaseLogger
   #wasDown = false
   #closed = false
   connected = false
 
   constructor (client: RedisClient, readonly channel: string, readonly instanceId: string, handlers: BusHandlers, log: FastifyBaseLogger) {
-    // the subscriber may queue SUBSCRIBE until it connects: nothing on the request path waits for it
-    const subscriberOptions = { enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false }
-    this.#sub = (client as { isCluster?: boolean }).isCluster
-      ? (client as Cluster).duplicate(undefined, { enableOfflineQueue: true, redisOptions: subscriberOptions })
-      : (client as Redis).duplicate(subscriberOptions)
-    this.#sub.on('error', (err: Error) => log.debug({ err: err.message }, '@headroom/cache: bus connection error'))
-    this.#sub.on('close', () => {
-      if (this.connected) log.warn('@headroom/cache: invalidation bus disconnected; L1 entries live at most l1.maxTtl')
+    this.#handlers = handlers
+    this.#log = log
+    if ((client as { isCluster?: boolean }).isCluster) {
+      this.#cluster = client as Cluster
+      // a node gone (a failover): its last messages may never have been broadcast
+      this.#cluster.on('-node', this.#onNodeLost)
+    } else {
+      // the subscriber may queue SUBSCRIBE until it connects: nothing on the request path waits for it
+      this.#sub = (client as Redis).duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false })
+      this.#attach(this.#sub)
+    }
+  }
+
+  #onNodeLost = (): void => {
+    if (!this.#closed) this.#handlers.onResync()
+  }
+
+  #attach (sub: Redis): void {
+    sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, '@headroom/cache: bus connection error'))
+    sub.on('close', () => {
+      if (this.connected) this.#log.warn('@headroom/cache: invalidation bus disconnected; L1 entries live at most l1.maxTtl')
       this.connected = false
       this.#wasDown = true
     })
-    this.#sub.on('ready', () => {
+    sub.on('ready', () => {
       // ioredis resubscribes by itself on reconnect
       this.connected = true
-      if (this.#wasDown && !this.#closed) {
-        this.#wasDown = false
-        handlers.onResync()
-      }
+      this.#resyncIfDown()
     })
-    this.#sub.on('message', (channel: string, text: string) => {
-      if (channel !== this.channel) return
-      let msg: BusMessage
-      try {
-        msg = JSON.parse(text) as BusMessage
-      } catch {
-        return
-      }
-      if (msg.l !== undefined) this.#wake(msg.l)
-      if (msg.i === this.instanceId) return
-      if (msg.k || msg.t) handlers.onInvalidate(msg.k ?? [], msg.t ?? [])
+    sub.on('message', (channel: string, text: string) => {
+      if (channel === this.channel) this.#receive(text)
     })
+  }
+
+  #resyncIfDown (): void {
+    if (this.#wasDown && !this.#closed) {
+      this.#wasDown = false
+      this.#handlers.onResync()
+    }
+  }
+
+  #receive (text: string): void {
+    let msg: BusMessage
+    try {
+      msg = JSON.parse(text) as BusMessage
+    } catch {
+      return
+    }
+    if (msg.l !== undefined) this.#wake(msg.l)
+    if (msg.i === this.instanceId) return
+    if (msg.k || msg.t) this.#handlers.onInvalidate(msg.k ?? [], msg.t ?? [])
+  }
+
+  /** Cluster: subscribes on one node (the next known one after a loss); reconnects to another when it goes. */
+  async #subscribeToNode (): Promise<void> {
+    const nodes = this.#cluster!.nodes('all')
+    if (nodes.length === 0) {
+      // no node known yet (the cluster client is still connecting): try again shortly
+      this.#wasDown = true
+      await new Promise((resolve) => setTimeout(resolve, 100).unref())
+      if (!this.#closed) return this.#subscribeToNode()
+      return
+    }
+    // a copy of a node's connection (same credentials, TLS), without the cluster's own reconnects
+    const sub = nodes[this.#nodeIndex++ % nodes.length]!.duplicate({ retryStrategy: () => null, enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false, readOnly: false })
+    this.#node = sub
+    sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, '@headroom/cache: bus connection error'))
+    sub.on('message', (channel: string, text: string) => {
+      if (channel === this.channel) this.#receive(text)
+    })
+    sub.once('end', () => {
+      if (this.connected) this.#log.warn('@headroom/cache: invalidation bus disconnected; L1 entries live at most l1.maxTtl')
+      this.connected = false
+      this.#wasDown = true
+      if (this.#closed || this.#node !== sub) return
+      setTimeout(() => { this.#subscribeToNode().catch(() => {}) }, 100).unref()
+    })
+    await sub.subscribe(this.channel)
+    this.connected = true
+    this.#resyncIfDown()
   }
 
   /** Subscribes, waiting at most `ms`; a Redis that is down at boot only delays the subscription. */
   async start (ms: number): Promise<void> {
     try {
-      await withTimeout(this.#sub.subscribe(this.channel), ms)
-      this.connected = true
+      if (this.#sub) {
+        await withTimeout(this.#sub.subscribe(this.channel), ms)
+        this.connected = true
+      } else {
+        await withTimeout(this.#subscribeToNode(), ms)
+      }
     } catch {
       this.#wasDown = true
     }
@@ -104,6 +169,8 @@ export class Bus {
   async close (): Promise<void> {
     this.#closed = true
     for (const key of [...this.#waiters.keys()]) this.#wake(key)
-    await this.#sub.quit().catch(() => this.#sub.disconnect())
+    this.#cluster?.off('-node', this.#onNodeLost)
+    const sub = this.#sub ?? this.#node
+    if (sub) await sub.quit().catch(() => sub.disconnect())
   }
 }

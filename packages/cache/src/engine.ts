@@ -288,9 +288,7 @@ export class Engine {
   }
 
   #releaseLease (key: string, fence: string): void {
-    // an empty write that only releases: a store whose generation check always fails
-    this.l2!.store(key, makeEntry('null', { ttl: 1, staleIfError: 0, staleWhileRevalidate: 0, timeout: 0, hardTimeout: 1 }, [], 0), ['\u0000'], fence, this.bus!.message({ l: key }), 0)
-      .catch(() => this.metrics.l2Error('lease'))
+    this.l2!.release(key, fence, this.bus!.message({ l: key })).catch(() => this.metrics.l2Error('lease'))
   }
 
   // ---- writes ----

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { RedisClient } from '@headroom/core'
 
-/** Runs a Lua script by SHA, loading it on NOSCRIPT (a restarted Redis forgets scripts). */
+/** Runs a Lua script by SHA, loading it on NOSCRIPT (a restarted Redis, or a promoted replica, forgets scripts). */
 export class Script {
   readonly sha: string
   constructor (readonly source: string) {
@@ -18,94 +18,92 @@ export class Script {
   }
 }
 
+// Every script touches the keys of ONE hash slot (l2.ts gives an entry's keys
+// one hash tag, and a tag's keys another), so all of them run on a Redis
+// Cluster. PUBLISH has no key: on a cluster it is broadcast to every node.
+
 /**
- * Stores an entry written by a factory unless the key or one of its tags was
- * invalidated since the read that missed (their generation counters moved),
- * or a newer lease holder owns the key: a slow factory never writes back
- * data older than an invalidation. Releases the caller's lease and wakes
- * waiting instances.
- * KEYS: entry, gen, lease, tagSet x n, tagGen x n
- * ARGV: payload, px, expectedGen, fence, n, expectedTagGen x n, channel, leaseMessage
+ * Stores an entry written by a factory unless the key was invalidated since
+ * the read that missed (its generation counter moved) or a newer lease
+ * holder owns it: a slow factory never writes back data older than an
+ * invalidation. Releases the caller's lease and wakes waiting instances.
+ * An empty payload only releases the lease.
+ * KEYS: entry, gen, lease   ARGV: payload, px, expectedGen, fence, channel, leaseMessage
  */
 export const STORE = new Script(`
-local n = tonumber(ARGV[5])
-local ok = 1
-if (redis.call('GET', KEYS[2]) or '') ~= ARGV[3] then ok = 0 end
-for i = 1, n do
-  if ok == 1 and (redis.call('GET', KEYS[3 + n + i]) or '') ~= ARGV[5 + i] then ok = 0 end
-end
+local ok = 0
+if ARGV[1] ~= '' and (redis.call('GET', KEYS[2]) or '') == ARGV[3] then ok = 1 end
 local holder = redis.call('GET', KEYS[3])
 if ok == 1 and ARGV[4] ~= '' and holder and holder ~= ARGV[4] then ok = 0 end
-if ok == 1 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  local px = tonumber(ARGV[2])
-  for i = 1, n do
-    redis.call('SADD', KEYS[3 + i], KEYS[1])
-    if redis.call('PTTL', KEYS[3 + i]) < px then redis.call('PEXPIRE', KEYS[3 + i], px) end
-  end
-end
+if ok == 1 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
 if ARGV[4] ~= '' then
   if holder == ARGV[4] then redis.call('DEL', KEYS[3]) end
-  redis.call('PUBLISH', ARGV[6 + n], ARGV[7 + n])
+  redis.call('PUBLISH', ARGV[5], ARGV[6])
 end
 return ok
+`)
+
+/**
+ * Adds an entry to a tag's member set, before the entry itself is written,
+ * so a tag invalidation that runs in between finds it. With an expected
+ * generation (factory results), only if the tag was not invalidated since
+ * the read that missed.
+ * KEYS: tagSet, tagGen   ARGV: member, px[, expectedTagGen]
+ */
+export const ENROL = new Script(`
+if ARGV[3] and (redis.call('GET', KEYS[2]) or '') ~= ARGV[3] then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
 `)
 
 /**
  * An explicit write: stores unconditionally, moves the key's generation (so
  * in-flight factories elsewhere do not overwrite it) and tells every
  * instance to drop the key from L1.
- * KEYS: entry, gen, tagSet x n   ARGV: payload, px, genTtl, channel, message
+ * KEYS: entry, gen   ARGV: payload, px, genTtl, channel, message
  */
 export const SET = new Script(`
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
-local px = tonumber(ARGV[2])
-for i = 3, #KEYS do
-  redis.call('SADD', KEYS[i], KEYS[1])
-  if redis.call('PTTL', KEYS[i]) < px then redis.call('PEXPIRE', KEYS[i], px) end
-end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
+if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[4], ARGV[5]) end
 return 1
 `)
 
-/** KEYS: entry, gen pairs   ARGV: genTtl, channel, message */
+/**
+ * Deletes entries and moves their generations; publishes when given a message.
+ * KEYS: entry, gen pairs (of one slot on a cluster)   ARGV: genTtl, channel, message
+ */
 export const DELETE = new Script(`
 for i = 1, #KEYS, 2 do
   redis.call('DEL', KEYS[i])
   redis.call('INCR', KEYS[i + 1])
   redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
 end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
-return 1
-`)
-
-/** KEYS: tagSet, tagGen pairs   ARGV: genTtl, channel, message */
-export const INVALIDATE_TAGS = new Script(`
-for i = 1, #KEYS, 2 do
-  local members = redis.call('SMEMBERS', KEYS[i])
-  for j = 1, #members, 500 do
-    redis.call('UNLINK', unpack(members, j, math.min(j + 499, #members)))
-  end
-  redis.call('DEL', KEYS[i])
-  redis.call('INCR', KEYS[i + 1])
-  redis.call('PEXPIRE', KEYS[i + 1], ARGV[1])
-end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+if ARGV[3] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return 1
 `)
 
 /**
- * Takes the key's lease with a fencing token from a counter that only goes
- * up, or reports the holder's remaining time.
- * KEYS: lease, fenceCounter   ARGV: px   -> { 1, token } | { 0, pttl }
+ * First half of a tag invalidation: moves the tag's generation (factories
+ * that read the old one can no longer enrol, so cannot store) and returns
+ * the members to delete. The set keeps them until they are deleted, so an
+ * invalidation cut short is replayed in full.
+ * KEYS: tagSet, tagGen   ARGV: genTtl
+ */
+export const BUMP_TAG = new Script(`
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+return redis.call('SMEMBERS', KEYS[1])
+`)
+
+/**
+ * Takes the key's lease with a token unique to this acquisition, or reports
+ * the holder's remaining time.
+ * KEYS: lease   ARGV: px, token   -> { 1, token } | { 0, pttl }
  */
 export const ACQUIRE = new Script(`
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return { 0, redis.call('PTTL', KEYS[1]) }
-end
-local token = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
-return { 1, token }
+if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1]) then return { 1, ARGV[2] } end
+return { 0, redis.call('PTTL', KEYS[1]) }
 `)

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { Redis } from 'ioredis'
+import { Cluster, Redis, type ClusterOptions } from 'ioredis'
 import { once } from 'node:events'
 import { getHub } from '@headroom/core'
 import headroomCache, { kEngine, type CacheOptions } from '../src/index.js'
@@ -10,6 +10,31 @@ export interface TestContext { teardown (fn: () => unknown): void }
 /** A client configured as the README asks: no offline queue, one retry. */
 export async function redisClient (t: TestContext, url: string): Promise<Redis> {
   const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 })
+  client.on('error', () => {})
+  t.teardown(() => client.disconnect())
+  if (client.status !== 'ready') await once(client, 'ready')
+  return client
+}
+
+/**
+ * The Cluster client options the README recommends: nothing waits in an
+ * offline queue, one retry, reads from masters (a replica may still hold an
+ * entry that was invalidated), and short retry delays so a failover is seen
+ * within the node timeout.
+ */
+export const CLUSTER_OPTIONS: ClusterOptions = {
+  enableOfflineQueue: false,
+  scaleReads: 'master',
+  retryDelayOnFailover: 100,
+  retryDelayOnClusterDown: 100,
+  retryDelayOnTryAgain: 100,
+  slotsRefreshTimeout: 1000,
+  clusterRetryStrategy: (times) => Math.min(100 * times, 1000),
+  redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 1000 }
+}
+
+export async function clusterClient (t: TestContext, startupNodes: Array<{ host: string, port: number }>): Promise<Cluster> {
+  const client = new Cluster(startupNodes, CLUSTER_OPTIONS)
   client.on('error', () => {})
   t.teardown(() => client.disconnect())
   if (client.status !== 'ready') await once(client, 'ready')
