@@ -5,7 +5,7 @@
  * path answers as a probe should on a running app (not a string compare).
  */
 import { execFile } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -116,19 +116,30 @@ t.test('every address of an app instance in compose names an app service and its
   const port = String(loadConfig({ PORT: composeEnv(apps[0]![1]).PORT }).port)
   const appNames = apps.map(([n]) => n).filter((n) => n !== 'migrate')
   const nginxEnv = composeEnv(compose.services.nginx)
-  const upstreams = Object.entries(nginxEnv).filter(([k]) => k.startsWith('APP_UPSTREAM_')).map(([, v]) => v)
+  const upstreams = Object.entries(nginxEnv).filter(([k]) => /^FINANCE_API_\d+$/.test(k)).map(([, v]) => v)
   t.same(upstreams.sort(), appNames.map((n) => `${n}:${port}`).sort(), 'nginx gets every app instance, on the app\'s port')
+  // the templates on nginx/ (the topology branch's) use only variables compose sets for nginx, and every instance
+  const templates = readdirSync(join(DEPLOY_DIR, 'nginx')).filter((f) => f.endsWith('.template'))
+  t.ok(templates.includes('nginx.conf.template'), 'nginx/nginx.conf.template exists')
+  const used = new Set<string>()
+  for (const f of templates) {
+    for (const m of (await readFile(join(DEPLOY_DIR, 'nginx', f), 'utf8')).matchAll(/\$\{(\w+)\}/g)) used.add(m[1]!)
+  }
+  t.same([...used].filter((v) => !(v in nginxEnv)), [], 'every variable the templates substitute is set on the nginx service')
+  t.same(Object.keys(nginxEnv).filter((v) => v !== 'NGINX_ENVSUBST_OUTPUT_DIR' && !used.has(v)), [], 'and nothing set there is ignored by them')
+  t.equal(nginxEnv.NGINX_ENVSUBST_OUTPUT_DIR, '/etc/nginx', 'nginx.conf.template renders to /etc/nginx/nginx.conf')
+  const published = (compose.services.nginx.ports as string[]).map((p) => p.split(':').pop())
+  t.same(published.sort(), [nginxEnv.FINANCE_API_NGINX_HTTP_LISTEN, nginxEnv.FINANCE_API_NGINX_LISTEN].sort(), 'nginx publishes the ports it listens on')
+  // the certificate the template names (relative to /etc/nginx) is mounted there, and generate.sh writes it
+  const conf = await readFile(join(DEPLOY_DIR, 'nginx/nginx.conf.template'), 'utf8')
+  const certs = [...conf.matchAll(/^\s*ssl_certificate(?:_key)? (\S+);/gm)].map((m) => m[1]!)
+  t.same(certs, ['tls/tls.crt', 'tls/tls.key'])
+  t.ok((compose.services.nginx.volumes as string[]).includes('./secrets/tls:/etc/nginx/tls:ro'), 'mounted at /etc/nginx/tls')
+  const generate = await readFile(join(DEPLOY_DIR, 'secrets/generate.sh'), 'utf8')
+  for (const c of certs) t.match(generate, new RegExp(`-(keyout|out) ${c.replace('.', '\\.')}`), `generate.sh writes ${c}`)
   const prometheus = parse(await readFile(join(DEPLOY_DIR, 'prometheus/prometheus.yml'), 'utf8')) as Obj
   const job = (prometheus.scrape_configs as Obj[]).find((j) => j.job_name === 'finance-api')!
   t.same(job.static_configs.flatMap((s: Obj) => s.targets).sort(), appNames.map((n) => `${n}:${port}`).sort(), 'Prometheus scrapes every instance')
-  // the nginx template (written on the topology branch) may use only variables compose sets
-  const template = join(DEPLOY_DIR, 'nginx/nginx.conf.template')
-  if (existsSync(template)) {
-    const used = [...(await readFile(template, 'utf8')).matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]!)
-    t.same(used.filter((v) => !(v in nginxEnv)), [], 'every variable nginx.conf.template substitutes is set for the nginx service')
-  } else {
-    t.comment('nginx/nginx.conf.template is not on this branch yet: its variables are checked once it is')
-  }
 })
 
 t.test('the drain fits in the grace periods', async (t) => {

@@ -22,3 +22,13 @@ write metrics_token "$(random)"
 pw=$(cat finance_db_password)
 write database_url "postgres://finance:$pw@postgres-primary:5432/finance"
 write database_replica_urls "postgres://finance:$pw@postgres-replica-1:5432/finance,postgres://finance:$pw@postgres-replica-2:5432/finance"
+# nginx's certificate: self-signed for localhost (put a real one in tls/ for a
+# real host name); nginx reads the key as root before dropping privileges
+if [ ! -s tls/tls.crt ]; then
+  mkdir -p tls
+  openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout tls/tls.key -out tls/tls.crt 2>/dev/null
+  chmod 0600 tls/tls.key
+  echo "wrote tls/tls.crt, tls/tls.key (self-signed)"
+fi
