@@ -123,6 +123,9 @@ t.test('pods run unprivileged, read-only, and spread', async (t) => {
     t.not(spec.securityContext.runAsUser, 0, `${kind}: not uid 0`)
     t.equal(spec.securityContext.seccompProfile?.type, 'RuntimeDefault', `${kind}: seccomp`)
     t.equal(spec.automountServiceAccountToken, false, `${kind}: no API token`)
+    for (const v of (spec.volumes ?? []) as Obj[]) {
+      if (v.secret) t.equal(v.secret.defaultMode, 0o440, `${kind}: secret files are r--r----- (0440, written in decimal: YAML 1.1 and 1.2 read 0440 differently)`)
+    }
     for (const c of spec.containers as Obj[]) {
       t.equal(c.securityContext.allowPrivilegeEscalation, false, `${kind}/${c.name}: no privilege escalation`)
       t.equal(c.securityContext.readOnlyRootFilesystem, true, `${kind}/${c.name}: read-only root`)
