@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
-import { composeAppServices, DEPLOY_DIR, loadCompose } from './deploy-files.js'
+import { parse } from 'yaml'
+import { composeAppServices, composeEnv, DEPLOY_DIR, loadCompose } from './deploy-files.js'
 
 interface Result { code: number, stdout: string, stderr: string }
 
@@ -37,6 +38,20 @@ t.test('docker-compose config accepts compose.yaml', async (t) => {
     t.ok(services.includes(s), `service ${s}`)
   }
   t.equal(services.filter((s) => /^redis-node-\d$/.test(s)).length, 6, 'a Redis Cluster of six nodes (3 masters + 3 replicas)')
+})
+
+t.test('the tests read compose.yaml as docker-compose does (anchors, merge keys, scalars)', async (t) => {
+  const resolved = await run('docker-compose', ['-f', 'compose.yaml', 'config'], DEPLOY_DIR)
+  t.equal(resolved.code, 0, resolved.stderr)
+  const theirs = parse(resolved.stdout) as { services: Record<string, Record<string, unknown>> }
+  const ours = loadCompose()
+  for (const name of Object.keys(ours.services)) {
+    const service = ours.services[name]
+    t.same(composeEnv(theirs.services[name]!), composeEnv(service), `${name}: environment`)
+    for (const key of ['image', 'stop_grace_period', 'stop_signal', 'read_only', 'expose', 'user', 'entrypoint', 'command', 'hostname'] as const) {
+      if (service[key] !== undefined) t.same(theirs.services[name]![key], service[key], `${name}: ${key}`)
+    }
+  }
 })
 
 t.test('docker-compose config rejects a broken file: the check can fail', async (t) => {
