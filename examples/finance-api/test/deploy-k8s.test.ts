@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment'
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler'
 import { Job } from 'kubernetes-models/batch/v1/Job'
@@ -11,6 +12,7 @@ import { Secret } from 'kubernetes-models/v1/Secret'
 import { Service } from 'kubernetes-models/v1/Service'
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount'
 import t from 'tap'
+import ts from 'typescript'
 import { parse } from 'yaml'
 import { find, K8S_DIR, loadKustomization, yamlDocuments, yamlFilesIn, type Obj } from './deploy-files.js'
 
@@ -38,6 +40,42 @@ function validate (o: Obj): void {
   new Model(o).validate()
 }
 
+/**
+ * Unknown fields (`readinesProbe`): the API schemas allow any extra property,
+ * and a real API server only warns (or, with strict validation, refuses).
+ * TypeScript's excess-property check against kubernetes-models' interfaces
+ * catches them: each object becomes a typed object literal, compiled in memory.
+ * Returns one message per unknown or mistyped field, naming the object.
+ */
+function unknownFields (objects: Obj[]): string[] {
+  const file = fileURLToPath(new URL('./__deploy_k8s_fields.ts', import.meta.url))
+  const lines = objects.map((o, i) => {
+    const [group, version] = String(o.apiVersion).includes('/') ? String(o.apiVersion).split('/') : [undefined, o.apiVersion]
+    const module = `kubernetes-models/${group ? `${group}/` : ''}${version}/${o.kind}`
+    return `import type { I${o.kind} as T${i} } from '${module}'\nexport const o${i}: T${i} = ${JSON.stringify(o)}`
+  })
+  const source = lines.join('\n') + '\n'
+  const host = ts.createCompilerHost({})
+  const readFile = host.readFile.bind(host)
+  const fileExists = host.fileExists.bind(host)
+  host.readFile = (f) => f === file ? source : readFile(f)
+  host.fileExists = (f) => f === file || fileExists(f)
+  const program = ts.createProgram([file], {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022
+  }, host)
+  return ts.getPreEmitDiagnostics(program).map((d) => {
+    const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line : -1
+    const o = objects[Math.floor(line / 2)]
+    return `${o ? `${o.kind} ${o.metadata?.name}: ` : ''}${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`
+  })
+}
+
 const main = loadKustomization(K8S_DIR)
 const migrate = loadKustomization(`${K8S_DIR}migrate/`)
 
@@ -51,6 +89,18 @@ t.test('every manifest is valid against the Kubernetes API schemas', async (t) =
   t.same(main.objects.map((o) => o.kind).sort(),
     ['ConfigMap', 'Deployment', 'HorizontalPodAutoscaler', 'Ingress', 'Namespace', 'NetworkPolicy', 'PodDisruptionBudget', 'Service', 'ServiceAccount'])
   t.same(migrate.objects.map((o) => o.kind), ['Job'])
+})
+
+t.test('no manifest has a field the Kubernetes API does not know', async (t) => {
+  const example = yamlDocuments(readFileSync(`${K8S_DIR}secret.example.yaml`, 'utf8'), 'secret.example.yaml')
+  t.same(unknownFields([...main.objects, ...migrate.objects, ...example]), [])
+  const typo = structuredClone(find(main.objects, 'Deployment'))
+  const c = typo.spec.template.spec.containers[0]
+  c.readinesProbe = c.readinessProbe
+  delete c.readinessProbe
+  const found = unknownFields([typo])
+  t.equal(found.length, 1, 'a misspelt field is caught: the check can fail')
+  t.match(found[0], /Deployment finance-api: .*readinesProbe.* does not exist in type 'IContainer'/)
 })
 
 t.test('a broken manifest is rejected: the validation can fail', async (t) => {
