@@ -64,6 +64,10 @@ t.test('docker-compose config rejects a broken file: the check can fail', async 
   t.match(bad.stderr, /stop_grace_period contains an invalid type/)
   await writeFile(join(dir, 'compose.yaml'), text.replace('read_only: true', 'read_only: "yes please"'))
   t.not((await run('docker-compose', ['-f', 'compose.yaml', 'config', '-q'], dir)).code, 0)
+  await writeFile(join(dir, 'compose.yaml'), text.replace('stop_grace_period: 20s', 'stop_grace_periood: 20s'))
+  const typo = await run('docker-compose', ['-f', 'compose.yaml', 'config', '-q'], dir)
+  t.not(typo.code, 0)
+  t.match(typo.stderr, /Unsupported config option for services\.app-1: 'stop_grace_periood'/, 'a misspelt key too')
 })
 
 t.test('every secret a service names is declared with a file under secrets/, which generate.sh writes', async (t) => {
