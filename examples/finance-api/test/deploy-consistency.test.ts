@@ -107,6 +107,14 @@ t.test('the manifests\' values load with the app\'s own loadConfig, on the port 
     t.equal(c?.host, '0.0.0.0')
   }
 
+  // the Dockerfile: the toolchain the repository declares, a user that is not root
+  const root = JSON.parse(await readFile(join(DEPLOY_DIR, '../../../package.json'), 'utf8')) as { packageManager: string, engines: { node: string } }
+  t.equal(`pnpm@${image.args.PNPM_VERSION}`, root.packageManager, 'the image builds with the pnpm of packageManager')
+  const engine = /^>=(\d+)\.(\d+)$/.exec(root.engines.node)
+  const [major, minor] = (image.args.NODE_VERSION ?? '').split('.').map(Number)
+  t.ok(engine && major === Number(engine[1]) && minor! >= Number(engine[2]), `node ${image.args.NODE_VERSION} satisfies engines ${root.engines.node}`)
+  t.same(image.bases, [`node:${image.args.NODE_VERSION}-bookworm-slim`, `node:${image.args.NODE_VERSION}-bookworm-slim`], 'both stages on the same Node')
+  t.ok(image.user && !/^(root|0)(:|$)/.test(image.user), `the process runs as ${image.user}, not root`)
   // the Dockerfile: EXPOSE is the port its ENV makes the app listen on
   t.same(image.expose, [loadConfig({ ...image.env, NODE_ENV: 'development' }).port], 'Dockerfile EXPOSE = ENV PORT')
   t.equal(image.stopSignal, 'SIGTERM')

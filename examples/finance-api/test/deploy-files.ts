@@ -97,6 +97,10 @@ export interface DockerfileInfo {
   expose: number[]
   entrypoint: string[]
   cmd: string[]
+  /** ARG defaults before the first FROM (NODE_VERSION, PNPM_VERSION) */
+  args: Record<string, string>
+  /** every FROM's image reference, ARGs substituted */
+  bases: string[]
   /** WORKDIR of the build stage, where `COPY . .` put the repository */
   buildWorkdir: string | undefined
   /** COPY --from=build <source> <dest> of the final stage */
@@ -120,7 +124,14 @@ export function readDockerfile (text = readFileSync(`${DEPLOY_DIR}Dockerfile`, '
   const instructions = dockerfile.getInstructions()
   const lastFrom = froms[froms.length - 1]!
   const runtimeStart = instructions.indexOf(lastFrom)
-  const info: DockerfileInfo = { runs: [], env: {}, expose: [], entrypoint: [], cmd: [], copiesFromBuild: [], buildWorkdir: undefined, healthcheck: undefined, stopSignal: undefined, user: undefined }
+  const info: DockerfileInfo = { runs: [], env: {}, expose: [], entrypoint: [], cmd: [], copiesFromBuild: [], buildWorkdir: undefined, args: {}, bases: [], healthcheck: undefined, stopSignal: undefined, user: undefined }
+  const firstFrom = instructions.indexOf(froms[0]!)
+  for (const ins of instructions.slice(0, firstFrom)) {
+    if (ins.getKeyword() !== 'ARG') continue
+    const [name, value] = (ins.getArgumentsContent() ?? '').trim().split('=')
+    if (name && value !== undefined) info.args[name] = value
+  }
+  info.bases = froms.map((f) => (f.getArguments()[0]?.getValue() ?? '').replace(/\$\{(\w+)\}/g, (_, n: string) => info.args[n] ?? ''))
   instructions.forEach((ins, i) => {
     const keyword = ins.getKeyword()
     const runtime = i > runtimeStart
