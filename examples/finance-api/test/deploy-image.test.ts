@@ -109,7 +109,10 @@ t.test('the image\'s build, deploy and command: production modules only, ready o
 
   // 6. ENTRYPOINT + CMD, as the image starts them
   const argv = [...image.entrypoint, ...image.cmd]
-  t.same(image.cmd, ['node', 'dist/server.js'])
+  const scripts = (JSON.parse(await readFile(join(REPO_ROOT, 'examples/finance-api/package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts
+  t.same(image.cmd, words(scripts['start:prod']!), 'CMD is what pnpm start:prod runs (and the topology test)')
+  t.equal(image.cmd[0], 'node', 'plain Node')
+  t.ok(image.cmd.includes('dist/server.js'), 'the compiled server')
   t.equal(image.entrypoint[0], '/usr/bin/tini', 'tini runs node (the Debian package at the same path as in the image)')
   const port = await freePort()
   const env: NodeJS.ProcessEnv = {
