@@ -57,6 +57,13 @@ export interface StoreOptions {
  * in the background, writes back what was written meanwhile, and goes online
  * again.
  */
+/** Whether `nodeKey` (host:port) is the master of some slot in a Cluster client's slot map. */
+function servesSlots (client: RedisClient | null, nodeKey: string): boolean {
+  const slots = (client as { slots?: Array<string[] | undefined> } | null)?.slots
+  if (!Array.isArray(slots)) return true
+  return slots.some((nodes) => nodes?.[0] === nodeKey)
+}
+
 export class HeadroomStore {
   readonly #client: RedisClient | null
   readonly #guard: RedisGuard | null
@@ -96,7 +103,11 @@ export class HeadroomStore {
   }
 
   readonly #lostEvent: string
-  readonly #onConnectionLost = (): void => {
+  readonly #onConnectionLost = (node?: { options?: { host?: string, port?: number } }): void => {
+    // A Cluster also drops connections to nodes that serve no slot, on a
+    // healthy cluster: the replicas given as startup nodes once the slot map
+    // is known, replicas on slot refreshes. Only a master's counts as lost.
+    if (node?.options !== undefined && !servesSlots(this.#client, `${node.options.host}:${node.options.port}`)) return
     if (this.#online) this.#failed(Object.assign(new Error('connection lost'), { code: 'CONNECTION_LOST' }))
   }
 
