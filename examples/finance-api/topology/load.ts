@@ -24,8 +24,13 @@ export class HttpClient {
   readonly cookies = new Map<string, string>()
   csrf: string | undefined
 
+  readonly #ca: string
+  readonly #localAddress: string
+
   constructor (base: string, ca: string, localAddress: string) {
     this.#base = base
+    this.#ca = ca
+    this.#localAddress = localAddress
     this.#agent = new Agent({ keepAlive: true, maxSockets: 4, ca, localAddress })
   }
 
@@ -38,13 +43,14 @@ export class HttpClient {
    * check would see one that had been applied twice.
    */
   async send (method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}, timeoutMs = 20_000): Promise<Reply> {
-    const first = await this.#send(method, path, body, extraHeaders, timeoutMs)
+    const first = await this.#send(method, path, body, extraHeaders, timeoutMs, this.#agent)
     if (first.reusedAndClosed !== true) return first
-    const again = await this.#send(method, path, body, extraHeaders, timeoutMs)
+    // on a new connection: the agent's other idle ones may have been closed by the same reload
+    const again = await this.#send(method, path, body, extraHeaders, timeoutMs, false)
     return { ...again, resent: first.error }
   }
 
-  #send (method: string, path: string, body: unknown, extraHeaders: Record<string, string>, timeoutMs: number): Promise<Reply & { reusedAndClosed?: boolean }> {
+  #send (method: string, path: string, body: unknown, extraHeaders: Record<string, string>, timeoutMs: number, agent: Agent | false): Promise<Reply & { reusedAndClosed?: boolean }> {
     const headers: Record<string, string> = { ...extraHeaders }
     if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
     let payload: string | undefined
@@ -54,7 +60,8 @@ export class HttpClient {
     }
     if (method !== 'GET' && this.csrf !== undefined) headers['x-csrf-token'] = this.csrf
     return new Promise((resolve) => {
-      const req = request(this.#base + path, { method, headers, agent: this.#agent, timeout: timeoutMs }, (res) => {
+      const fresh = agent === false ? { ca: this.#ca, localAddress: this.#localAddress } : {}
+      const req = request(this.#base + path, { method, headers, agent, timeout: timeoutMs, ...fresh }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
         res.once('error', (err) => resolve({ status: 0, headers: {}, body: undefined, error: err.message }))

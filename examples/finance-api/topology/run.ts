@@ -315,7 +315,8 @@ async function runScenario (stack: Stack, load: Load, scenario: Scenario, probeU
   }
   if (probed !== null) {
     const held = probed.limited > 0 && probed.ok <= RATE_LIMIT_MAX
-    const line = `shared rate limit held: the probe got ${probed.ok} × 200 then ${probed.limited} × 429 for a limit of ${RATE_LIMIT_MAX}`
+    const others = Object.entries(probed.other).map(([k, n]) => `, ${n} × ${k}`).join('') + (probed.edgeLimited ? `, ${probed.edgeLimited} × 429 from the edge` : '')
+    const line = `shared rate limit held: the probe got ${probed.ok} × 200 then ${probed.limited} × 429${others} for a limit of ${RATE_LIMIT_MAX}`
     if (scenario.strictRateLimit) checks.push({ ok: held, what: line })
     else ctx.notes.push(`${held ? '' : 'NOT '}${line}`)
   }
