@@ -144,6 +144,23 @@ export class User {
     return r
   }
 
+  /**
+   * Between scenarios: the CSRF token of the session the cookie jar holds
+   * now (a late answer can bring back an older session's cookie after a
+   * re-login), or a login if that session is gone; so no scenario inherits
+   * the previous one's damage.
+   */
+  async resync (): Promise<void> {
+    const me = await this.client.send('GET', '/api/auth/me')
+    if (me.status === 200) {
+      this.client.csrf = (me.body as { csrfToken: string }).csrfToken
+      this.loggedIn = true
+    } else {
+      this.relogin()
+      await this.#relogin
+    }
+  }
+
   /** After a 401: log in again (once, however many requests saw the 401), retrying until it works. */
   relogin (): void {
     this.loggedIn = false

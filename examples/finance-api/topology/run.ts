@@ -7,6 +7,7 @@
  * when an acceptance line does not hold. README.md explains the figures.
  */
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -22,8 +23,8 @@ const QUICK = process.argv.includes('--quick')
 
 /** the load: USERS logged in at the start, RATE requests/s in total through nginx */
 const USERS = 64
-const RATE = 80
-/** the app's per-user limit for this run: a load user sends ~25 per window, the probe sends PROBE_REQUESTS */
+const RATE = 60
+/** the app's per-user limit for this run: a load user sends ~20 per window, the probe sends PROBE_REQUESTS */
 const RATE_LIMIT_MAX = 80
 const RATE_LIMIT_WINDOW_MS = 20_000
 const PROBE_REQUESTS = 110
@@ -359,6 +360,7 @@ function details (figures: Figures[]): string {
 
 async function main () {
   const started = Date.now()
+  const loadStart = loadavg().map((x) => x.toFixed(1)).join(' / ')
   const t = new Teardowns()
   const watchdog = setTimeout(() => {
     console.error(`topology: still running after ${WATCHDOG_MS / 60_000} minutes, giving up`)
@@ -407,6 +409,7 @@ async function main () {
     const figures: Figures[] = []
     const selected = (QUICK ? scenarios.slice(0, 2) : scenarios).filter((s) => s.id !== 3 || stack.redis !== null)
     for (const scenario of selected) {
+      for (let i = 0; i < users.length; i += 16) await Promise.all(users.slice(i, i + 16).map((u) => u.resync()))
       const t0 = Date.now()
       const f = await runScenario(stack, load, scenario, probes[scenario.id - 1]!)
       figures.push(f)
@@ -422,7 +425,8 @@ async function main () {
       `PostgreSQL primary + 2 streaming replicas, ${canCluster ? 'Redis Cluster of 3 masters + 3 replicas' : 'one redis-server (this build cannot name a cluster: scenario 3 did not run)'}; all on loopback. ` +
       `Load: ${USERS} users logged in at the start, ${RATE} requests/s in total (open model), 25 % POST /api/transactions with unique descriptions; ` +
       `per-user limit ${RATE_LIMIT_MAX} per ${RATE_LIMIT_WINDOW_MS / 1000} s, probed with ${PROBE_REQUESTS} requests from one client at ${PROBE_PER_SECOND}/s. ` +
-      `Redis command timeout ${DEFAULT_COMMAND_TIMEOUT_MS} ms, pool acquire timeout ${DEFAULT_ACQUIRE_TIMEOUT_MS} ms.`,
+      `Redis command timeout ${DEFAULT_COMMAND_TIMEOUT_MS} ms, pool acquire timeout ${DEFAULT_ACQUIRE_TIMEOUT_MS} ms. ` +
+      `Load average of the machine (2 cores, shared): ${loadStart} at the start, ${loadavg().map((x) => x.toFixed(1)).join(' / ')} at the end (1 / 5 / 15 min).`,
       '',
       table(figures),
       '',
