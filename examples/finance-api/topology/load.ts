@@ -96,6 +96,8 @@ export class HttpClient {
 
 /** signups whose next read missed the account they created (see User.signup) */
 export const staleAfterSignup = { count: 0 }
+/** sessions unknown on the next request right after signup: the user logged in again (see User.signup) */
+export const setupSessionsLost = { count: 0 }
 
 export class User {
   readonly index: number
@@ -122,6 +124,12 @@ export class User {
     // a replica that has not replayed the signup yet. Counted, not hidden.
     for (let attempt = 0; ; attempt++) {
       const accounts = await this.client.send('GET', '/api/accounts')
+      if (accounts.status === 401 && attempt < 20) {
+        // the new session is not known to the instance that answered (its session store had fallen back to memory)
+        setupSessionsLost.count++
+        await this.login()
+        continue
+      }
       if (accounts.status !== 200) throw new Error(`accounts of ${this.email}: ${accounts.status}`)
       const first = (accounts.body as { items: Array<{ id: string }> }).items[0]
       if (first !== undefined) {

@@ -15,7 +15,7 @@ import { DEFAULT_COMMAND_TIMEOUT_MS } from '@headroom/core'
 import { DEFAULT_ACQUIRE_TIMEOUT_MS } from '@headroom/pool'
 import { sleep } from '@headroom/testing'
 import { loadConfig } from '../src/config.js'
-import { HttpClient, Load, probeRateLimit, staleAfterSignup, User, type ProbeResult, type Sample } from './load.js'
+import { HttpClient, Load, probeRateLimit, setupSessionsLost, staleAfterSignup, User, type ProbeResult, type Sample } from './load.js'
 import { startStack, Teardowns, type Stack } from './stack.js'
 
 const HERE = fileURLToPath(new URL('./', import.meta.url))
@@ -402,7 +402,7 @@ async function main () {
       await Promise.all([...users, ...probes].slice(i, i + 8).map((u) => u.signup()))
     }
     const edge = await edgeCache(users[0]!.client)
-    const signupLine = `read-your-writes after signup: ${staleAfterSignup.count} of ${users.length + probes.length} signups did not see their own new account on the next read (GET /api/accounts)`
+    const signupLine = `read-your-writes after signup: ${staleAfterSignup.count} of ${users.length + probes.length} signups did not see their own new account on the next read (GET /api/accounts); ${setupSessionsLost.count} sessions were unknown on the request after signup (the user logged in again)`
     console.log(`topology: ${USERS} users logged in; ${edge.line}; ${signupLine}`)
 
     const load = new Load(users, RATE)
