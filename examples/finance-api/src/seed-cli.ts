@@ -1,7 +1,8 @@
 /**
- * pnpm seed --users N   (DATABASE_URL: the database to fill; migrations are applied first)
+ * pnpm seed --users N   (DATABASE_URL or DATABASE_URL_FILE: the database to fill; migrations are applied first)
  */
 import { parseArgs } from 'node:util'
+import { envReader } from './env.js'
 import { migrate } from './migrate.js'
 import { SEED_PASSWORD, seed, seedEmail } from './seed.js'
 
@@ -17,7 +18,10 @@ if (values.help) {
 }
 const users = Number(values.users)
 if (!Number.isInteger(users) || users < 1 || users > 10_000_000) fail(`--users must be an integer from 1 to 10000000 (got "${values.users}")`)
-const url = process.env.DATABASE_URL
+// the server's reader, so DATABASE_URL_FILE works here too
+const problems: string[] = []
+const url = envReader(process.env, problems)('DATABASE_URL')
+if (problems.length > 0) fail(problems.join('\n'))
 if (!url) {
   fail('DATABASE_URL is not set: the seed fills a real PostgreSQL (the embedded database lives inside the server process).\n' +
     'e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/finance pnpm seed --users 1000')

@@ -237,6 +237,32 @@ export function e2eSuite (t: Test, backend: BackendFactory): void {
       t.notOk(sessionKeys.some((k) => k.startsWith(`${prefix}cache:`)), 'no cache entry in the sessions Redis')
     }
   })
+
+  t.test('rate limits: login attempts per address and email are few; static files, the page and probes are free', async (t) => {
+    const redis = await backend(t)
+    const server = await app(t, redis, { LOGIN_RATE_LIMIT_MAX: '3', RATE_LIMIT_MAX: '20' })
+    const c = new Client(server)
+    await c.signup('limited@example.com', 'the right password')
+
+    const attempts = []
+    for (let i = 0; i < 4; i++) attempts.push((await new Client(server).login('limited@example.com', 'a wrong password')).status)
+    t.same(attempts, [401, 401, 429, 429], 'signup took one of the 3 attempts for this address and email')
+    const other = await new Client(server).login('someone-else@example.com', 'whatever password')
+    t.equal(other.status, 401, 'another email from the same address has its own budget')
+
+    // the shared limit lives in Redis under the app's prefix, not in this process
+    t.ok((await redis.keys('sessions')).some((k) => k.startsWith(`${redis.env.REDIS_KEY_PREFIX}rl:`)), 'counted in the sessions Redis')
+
+    for (let i = 0; i < 30; i++) {
+      t.equal((await server.inject('/assets/app.js')).statusCode, 200)
+      t.equal((await server.inject('/')).statusCode, 200)
+      t.equal((await server.inject('/health')).statusCode, 200)
+    }
+    // 90 static and probe requests later the user's API budget of 20 is untouched
+    const summary = await c.get('/api/summary')
+    t.equal(summary.status, 200)
+    t.match(String(summary.headers.ratelimit), /remaining=19|r=19/, `one API request counted: ${summary.headers.ratelimit}`)
+  })
 }
 
 /** `host:port[,host:port]` of a Redis URL, as the readiness output shows it (no credentials) */

@@ -34,7 +34,8 @@ export class Bus {
   readonly #sub: Redis | null = null
   readonly #cluster: Cluster | null = null
   #node: Redis | null = null
-  #nodeIndex = 0
+  /** a random first node: the instances' subscribers spread over the cluster */
+  #nodeIndex = Math.floor(Math.random() * 1024)
   readonly #waiters = new Map<string, Set<() => void>>()
   readonly #handlers: BusHandlers
   readonly #log: FastifyBaseLogger

@@ -303,6 +303,7 @@ export class Engine {
     if (!this.l2) return
     try {
       await this.l2.set(t.key, entry, this.bus?.message({ k: [t.key] }) ?? '', now)
+      this.#checkReplicated([t.key], [], await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('set')
       this.#queueReplay([t.key], [])
@@ -333,6 +334,7 @@ export class Engine {
     if (!this.l2) return
     try {
       await this.l2.delete(keys, this.bus?.message({ k: keys }) ?? '')
+      this.#checkReplicated(keys, [], await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('delete')
       this.#queueReplay(keys, [])
@@ -346,6 +348,7 @@ export class Engine {
     if (!this.l2) return
     try {
       await this.l2.invalidateTags(tags, this.bus?.message({ t: tags }) ?? '')
+      this.#checkReplicated([], tags, await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('invalidate')
       this.#queueReplay([], tags)
@@ -379,6 +382,14 @@ export class Engine {
         if (flight.tags.some((tag) => tags.includes(tag))) flight.poisoned = true
       }
     }
+  }
+
+  /** Not on enough replicas: a failover could lose it, so it is applied again later (deletes are idempotent). */
+  #checkReplicated (keys: string[], tags: string[], replicated: boolean): void {
+    if (replicated) return
+    this.metrics.l2Error('replicate')
+    this.#queueReplay(keys, tags)
+    this.log.warn('@headroom/cache: an invalidation reached fewer replicas than waitForReplicas; queued for replay')
   }
 
   #queueReplay (keys: string[], tags: string[]): void {

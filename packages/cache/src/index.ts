@@ -77,7 +77,7 @@ const plugin: FastifyPluginAsync<CacheOptions> = async (fastify, opts) => {
         if (state === 'open') fastify.log.warn('@headroom/cache: Redis unavailable; serving from L1 and the factory')
         else if (state === 'closed') fastify.log.info('@headroom/cache: Redis is back')
       }
-    })
+    }, options.waitForReplicas)
     bus = new Bus(client, l2.channel, instanceId, {
       onInvalidate: (keys, tags) => live.onRemoteInvalidate(keys, tags),
       onResync: () => live.onResync()

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { RedisGuard, errors as coreErrors, type RedisClient, type RedisGuardOptions } from '@headroom/core'
+import type { Cluster, Redis } from 'ioredis'
+import { RedisGuard, errors as coreErrors, withTimeout, type RedisClient, type RedisGuardOptions } from '@headroom/core'
 import { decodeEntry, encodeEntry, expiresAt, type Entry } from './entry.js'
 import { ACQUIRE, BUMP_TAG, DELETE, ENROL, SET, STORE } from './scripts.js'
 
@@ -44,8 +45,11 @@ export class L2 {
   readonly #tokenBase = randomBytes(6).toString('base64url')
   #tokens = 0
 
-  constructor (client: RedisClient, prefix: string, guardOptions: RedisGuardOptions) {
+  readonly #replicas: number
+
+  constructor (client: RedisClient, prefix: string, guardOptions: RedisGuardOptions, waitForReplicas = 0) {
     this.guard = new RedisGuard(client, guardOptions)
+    this.#replicas = waitForReplicas
     this.#p = prefix
     this.#cluster = (client as { isCluster?: boolean }).isCluster === true
     this.channel = `${prefix}bus`
@@ -145,6 +149,22 @@ export class L2 {
     }
     // after every delete, so an instance that drops its L1 copy cannot read the old value back from L2
     if (!inOne && message !== '') await this.run((c) => c.publish(this.channel, message))
+  }
+
+  /**
+   * True when `waitForReplicas` replicas hold every write this client has
+   * sent: WAIT on each master's connection (the one the writes went
+   * through), bounded by the command timeout. Replication is asynchronous,
+   * so without this a failover can lose an acknowledged invalidation.
+   */
+  async replicated (): Promise<boolean> {
+    if (this.#replicas === 0) return true
+    const client = this.guard.client
+    const masters: Redis[] = this.#cluster ? (client as Cluster).nodes('master') : [client as Redis]
+    // the server answers at half the command timeout; a slow or lost answer counts as no replica, not as a Redis failure
+    const ms = Math.max(1, Math.floor(this.guard.commandTimeoutMs / 2))
+    const acks = await Promise.all(masters.map((m) => m.status === 'ready' ? withTimeout(m.wait(this.#replicas, ms), this.guard.commandTimeoutMs).catch(() => 0) : 0))
+    return acks.every((n) => n >= this.#replicas)
   }
 
   async acquire (key: string, px: number): Promise<Lease> {

@@ -54,6 +54,12 @@ export interface CacheOptions {
   resetTimeoutMs?: number
   /** invalidations (keys or tags) kept to replay in L2 when Redis comes back @default DEFAULT_REPLAY_LIMIT */
   replayLimit?: number
+  /**
+   * replicas that must hold a `set`, `delete` or `invalidateTags` (Redis WAIT, within the command timeout)
+   * before it counts as done; fewer: it is queued for replay, so a failover cannot silently lose it.
+   * Set 1 on a Redis (Cluster) with replicas @default 0
+   */
+  waitForReplicas?: number
   /** the clock entries are dated with; inject one in tests and trace replays @default Date.now */
   now?: () => number
 }
@@ -117,6 +123,7 @@ export interface NormalizedOptions {
   failureThreshold: number | undefined
   resetTimeoutMs: number | undefined
   replayLimit: number
+  waitForReplicas: number
   now: () => number
 }
 
@@ -215,6 +222,9 @@ export function normalizeOptions (opts: CacheOptions = {}): NormalizedOptions {
   if (!Number.isInteger(normalizedL1.maxEntries)) throw new InvalidOption('l1.maxEntries', 'must be an integer')
   if (normalizedL1.maxEntryBytes > normalizedL1.maxBytes) throw new InvalidOption('l1.maxEntryBytes', 'cannot exceed l1.maxBytes')
 
+  const waitForReplicas = opts.waitForReplicas ?? 0
+  if (!Number.isInteger(waitForReplicas) || waitForReplicas < 0) throw new InvalidOption('waitForReplicas', `must be an integer >= 0, got ${String(opts.waitForReplicas)}`)
+
   return {
     redis: opts.redis,
     prefix,
@@ -224,6 +234,7 @@ export function normalizeOptions (opts: CacheOptions = {}): NormalizedOptions {
     failureThreshold: opts.failureThreshold === undefined ? undefined : ms('failureThreshold', opts.failureThreshold, 0, 1),
     resetTimeoutMs: opts.resetTimeoutMs === undefined ? undefined : ms('resetTimeoutMs', opts.resetTimeoutMs, 0, 1),
     replayLimit: ms('replayLimit', opts.replayLimit, DEFAULT_REPLAY_LIMIT),
+    waitForReplicas,
     now: opts.now ?? Date.now
   }
 }

@@ -14,7 +14,9 @@ t.test('bad options fail at register with a message naming the option', async (t
     [{ l1: { maxBytes: 0 } }, /"l1\.maxBytes"/],
     [{ l1: { maxBytes: 10, maxEntryBytes: 100 } }, /"l1\.maxEntryBytes"/],
     [{ redis: 'redis://localhost' }, /"redis"/],
-    [{ defaults: { perUser: true } }, /"defaults\.perUser"/]
+    [{ defaults: { perUser: true } }, /"defaults\.perUser"/],
+    [{ prefix: 'app{1}:' }, /"prefix".*one hash slot/],
+    [{ waitForReplicas: 1.5 }, /"waitForReplicas"/]
   ]
   for (const [opts, message] of cases) {
     t.throws(() => normalizeOptions(opts as never), { code: 'HEADROOM_CACHE_INVALID_OPTION', message }, String(message))

@@ -63,6 +63,25 @@ export function invalidation (t: Test, backend: Backend): void {
     }
   })
 
+  t.test('a tag whose members span hash slots invalidates every member, in L2 and in the other instance\'s L1', async (t) => {
+    const r = await backend.connect(t)
+    const a = await buildApp(t, { redis: await r.client(), prefix: r.prefix })
+    const b = await buildApp(t, { redis: await r.client(), prefix: r.prefix })
+    const keys = Array.from({ length: 30 }, (_v, i) => `position:${i}`)
+    for (const [i, key] of keys.entries()) await b.cache.wrap(key, () => i, { tags: ['portfolio'] })
+    const l2 = engineOf(b).l2!
+    await waitFor('every entry in L2', async () => (await Promise.all(keys.map((k) => l2.read(`default|s|${k}`, [])))).every((read) => read.entry), 2000, 5)
+    if (backend.name === 'cluster') {
+      const admin = await r.client()
+      const slots = new Set(await Promise.all(keys.map((k) => admin.cluster('KEYSLOT', l2.entryKey(`default|s|${k}`)))))
+      t.ok(slots.size > 10, `the members live in ${slots.size} slots`)
+    }
+    await a.cache.invalidateTags(['portfolio'])
+    for (const key of keys) t.equal(await a.cache.get(key), undefined, `${key} is gone from L2`)
+    await waitFor('gone from b\'s L1', async () => keys.every((k) => !engineOf(b).l1.keys().includes(`default|s|${k}`)), BUS_BOUND_MS, 1)
+    t.pass('and from b\'s L1')
+  })
+
   t.test('set on one instance replaces the other instance\'s L1 copy', async (t) => {
     const [a, b] = await twoInstances(t)
     await b.cache.wrap('k', () => 'old')
