@@ -61,21 +61,27 @@ export class Bus {
     if (!this.#closed) this.#handlers.onResync()
   }
 
+  /** Standalone: ioredis reconnects and resubscribes by itself. */
   #attach (sub: Redis): void {
-    sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, '@headroom/cache: bus connection error'))
-    sub.on('close', () => {
-      if (this.connected) this.#log.warn('@headroom/cache: invalidation bus disconnected; L1 entries live at most l1.maxTtl')
-      this.connected = false
-      this.#wasDown = true
-    })
+    this.#listen(sub)
+    sub.on('close', () => this.#down())
     sub.on('ready', () => {
-      // ioredis resubscribes by itself on reconnect
       this.connected = true
       this.#resyncIfDown()
     })
+  }
+
+  #listen (sub: Redis): void {
+    sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, '@headroom/cache: bus connection error'))
     sub.on('message', (channel: string, text: string) => {
       if (channel === this.channel) this.#receive(text)
     })
+  }
+
+  #down (): void {
+    if (this.connected) this.#log.warn('@headroom/cache: invalidation bus disconnected; L1 entries live at most l1.maxTtl')
+    this.connected = false
+    this.#wasDown = true
   }
 
   #resyncIfDown (): void {
@@ -110,14 +116,9 @@ export class Bus {
     // a copy of a node's connection (same credentials, TLS), without the cluster's own reconnects
     const sub = nodes[this.#nodeIndex++ % nodes.length]!.duplicate({ retryStrategy: () => null, enableOfflineQueue: true, maxRetriesPerRequest: null, lazyConnect: false, readOnly: false })
     this.#node = sub
-    sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, '@headroom/cache: bus connection error'))
-    sub.on('message', (channel: string, text: string) => {
-      if (channel === this.channel) this.#receive(text)
-    })
+    this.#listen(sub)
     sub.once('end', () => {
-      if (this.connected) this.#log.warn('@headroom/cache: invalidation bus disconnected; L1 entries live at most l1.maxTtl')
-      this.connected = false
-      this.#wasDown = true
+      this.#down()
       if (this.#closed || this.#node !== sub) return
       setTimeout(() => { this.#subscribeToNode().catch(() => {}) }, 100).unref()
     })

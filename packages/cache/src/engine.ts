@@ -6,6 +6,7 @@ import type { L1 } from './l1.js'
 import type { L2 } from './l2.js'
 import type { CacheMetrics, NamespaceMetrics } from './metrics.js'
 import type { ResolvedNamespace, ResolvedPolicy } from './options.js'
+import { ReplayQueue } from './replay.js'
 
 export interface FactoryContext {
   /** aborted when the hard timeout gives up on this call */
@@ -31,8 +32,6 @@ interface Flight {
   poisoned: boolean
 }
 
-const MAX_REPLAY_BATCH = 200
-
 /**
  * The two-tier read/write path shared by every namespace and the HTTP
  * layer. Reads: L1, then (coalesced per key) L2, then the factory. Writes of
@@ -43,9 +42,7 @@ const MAX_REPLAY_BATCH = 200
 export class Engine {
   readonly #inflight = new Map<string, Flight>()
   /** invalidations that could not reach Redis, replayed when it is back */
-  readonly #replayKeys = new Set<string>()
-  readonly #replayTags = new Set<string>()
-  #replayTimer: NodeJS.Timeout | undefined
+  readonly #replay: ReplayQueue
   #seq = 0
 
   constructor (
@@ -55,8 +52,14 @@ export class Engine {
     readonly metrics: CacheMetrics,
     readonly now: () => number,
     readonly log: FastifyBaseLogger,
-    readonly replayLimit: number
-  ) {}
+    replayLimit: number
+  ) {
+    this.#replay = new ReplayQueue(replayLimit, {
+      ready: () => this.l2 !== null && this.l2.guard.breaker.allowsCall && this.l2.guard.client.status === 'ready',
+      deleteKeys: (keys) => this.l2!.delete(keys, this.bus?.message({ k: keys }) ?? ''),
+      invalidateTags: (tags) => this.l2!.invalidateTags(tags, this.bus?.message({ t: tags }) ?? '')
+    }, log)
+  }
 
   /** Redis is configured but unusable: serving from L1 and the factory. */
   get degraded (): boolean {
@@ -306,7 +309,7 @@ export class Engine {
       this.#checkReplicated([t.key], [], await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('set')
-      this.#queueReplay([t.key], [])
+      this.#replay.add([t.key], [])
       this.log.warn({ err: errMessage(err) }, '@headroom/cache: set did not reach Redis; other instances keep their L1 copy until it expires')
     }
   }
@@ -337,7 +340,7 @@ export class Engine {
       this.#checkReplicated(keys, [], await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('delete')
-      this.#queueReplay(keys, [])
+      this.#replay.add(keys, [])
       this.log.warn({ err: errMessage(err) }, '@headroom/cache: delete did not reach Redis; queued for replay')
     }
   }
@@ -351,7 +354,7 @@ export class Engine {
       this.#checkReplicated([], tags, await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('invalidate')
-      this.#queueReplay([], tags)
+      this.#replay.add([], tags)
       this.log.warn({ err: errMessage(err) }, '@headroom/cache: tag invalidation did not reach Redis; queued for replay')
     }
   }
@@ -388,47 +391,16 @@ export class Engine {
   #checkReplicated (keys: string[], tags: string[], replicated: boolean): void {
     if (replicated) return
     this.metrics.l2Error('replicate')
-    this.#queueReplay(keys, tags)
+    this.#replay.add(keys, tags)
     this.log.warn('@headroom/cache: an invalidation reached fewer replicas than waitForReplicas; queued for replay')
   }
 
-  #queueReplay (keys: string[], tags: string[]): void {
-    for (const key of keys) this.#replayKeys.add(key)
-    for (const tag of tags) this.#replayTags.add(tag)
-    while (this.#replayKeys.size + this.#replayTags.size > this.replayLimit) {
-      const first = this.#replayKeys.size > 0 ? this.#replayKeys : this.#replayTags
-      const oldest = first.values().next().value as string
-      first.delete(oldest)
-      this.log.warn('@headroom/cache: invalidation replay queue full; dropped the oldest (its entry expires by its TTL)')
-    }
-    if (this.#replayTimer === undefined) {
-      this.#replayTimer = setInterval(() => { this.#replay().catch(() => {}) }, 500)
-      this.#replayTimer.unref()
-    }
-  }
-
-  async #replay (): Promise<void> {
-    if (!this.l2 || !this.l2.guard.breaker.allowsCall || this.l2.guard.client.status !== 'ready') return
-    const keys = [...this.#replayKeys].slice(0, MAX_REPLAY_BATCH)
-    const tags = [...this.#replayTags].slice(0, MAX_REPLAY_BATCH)
-    if (keys.length > 0) {
-      await this.l2.delete(keys, this.bus?.message({ k: keys }) ?? '')
-      for (const key of keys) this.#replayKeys.delete(key)
-    }
-    if (tags.length > 0) {
-      await this.l2.invalidateTags(tags, this.bus?.message({ t: tags }) ?? '')
-      for (const tag of tags) this.#replayTags.delete(tag)
-    }
-    if (this.#replayKeys.size + this.#replayTags.size === 0) this.stop()
-  }
-
   get pendingReplay (): number {
-    return this.#replayKeys.size + this.#replayTags.size
+    return this.#replay.size
   }
 
   stop (): void {
-    clearInterval(this.#replayTimer)
-    this.#replayTimer = undefined
+    this.#replay.stop()
   }
 }
 

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import { Cluster, Redis, type ClusterOptions } from 'ioredis'
 import { once } from 'node:events'
 import { getHub } from '@headroom/core'
+import { waitFor } from '@headroom/testing'
 import headroomCache, { kEngine, type CacheOptions } from '../src/index.js'
 import type { Engine } from '../src/engine.js'
 
@@ -47,6 +48,8 @@ export async function buildApp (t: TestContext, options: CacheOptions, setup?: (
   await app.register(headroomCache, options)
   await setup?.(app)
   await app.ready()
+  // the bus subscribes in the background after a slow start (a loaded machine): tests start fully connected
+  await waitFor('the invalidation bus subscribed', async () => engineOf(app).bus?.connected ?? true, 10_000, 10)
   return app
 }
 
