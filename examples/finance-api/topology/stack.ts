@@ -90,7 +90,8 @@ export class Instance {
   async start (timeoutMs = 60_000): Promise<void> {
     if (this.#child) throw new Error(`${this.name} is already running`)
     const log = createWriteStream(this.#logFile, { flags: 'a' })
-    const child = spawn(process.execPath, [join(APP_DIR, 'dist', 'server.js')], {
+    // what `pnpm start:prod` runs
+    const child = spawn(process.execPath, ['--enable-source-maps', join(APP_DIR, 'dist', 'server.js')], {
       cwd: APP_DIR,
       env: { ...this.#env, PORT: String(this.port) },
       stdio: ['ignore', 'pipe', 'pipe']
