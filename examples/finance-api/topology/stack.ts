@@ -68,7 +68,6 @@ export class Instance {
   #exited: Promise<number | null> = Promise.resolve(null)
   /** exits nobody asked for */
   crashes: Array<{ at: number, code: number | null, signal: string | null }> = []
-  startedAt = 0
 
   constructor (t: TestContext, name: string, port: number, env: NodeJS.ProcessEnv, logDir: string) {
     this.name = name
@@ -84,7 +83,6 @@ export class Instance {
   }
 
   get running (): boolean { return this.#child !== null }
-  get pid (): number | undefined { return this.#child?.pid }
 
   /** Spawns the production build and waits until /health/ready answers 200. */
   async start (timeoutMs = 60_000): Promise<void> {
@@ -100,7 +98,6 @@ export class Instance {
     child.stderr!.pipe(log)
     this.#child = child
     this.#expectExit = false
-    this.startedAt = Date.now()
     this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         if (this.#child === child) this.#child = null
