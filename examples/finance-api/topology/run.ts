@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
 import { DEFAULT_COMMAND_TIMEOUT_MS } from '@headroom/core'
 import { DEFAULT_ACQUIRE_TIMEOUT_MS } from '@headroom/pool'
-import { sleep } from '@headroom/testing'
+import { sleep, waitFor } from '@headroom/testing'
 import { loadConfig } from '../src/config.js'
 import { HttpClient, Load, probeRateLimit, setupSessionsLost, staleAfterSignup, User, type ProbeResult, type Sample } from './load.js'
 import { startStack, Teardowns, type Stack } from './stack.js'
@@ -282,6 +282,15 @@ async function runScenario (stack: Stack, load: Load, scenario: Scenario, probeU
     await load.stop()
   }
   const probed = probe === null ? null : await probe as ProbeResult
+  // the next scenario starts from a healthy deployment, not from this one's
+  // tail (sessions written to memory during a Redis outage wait for their write-back)
+  const settleStart = now()
+  await waitFor('every instance to report readiness pass', async () => {
+    const states = await Promise.all(stack.instances.filter((i) => i.running).map((i) => i.healthy()))
+    return states.every(Boolean)
+  }, 60_000, 250).catch((err: Error) => ctx.notes.push(`not healthy again: ${err.message}`))
+  const settled = now() - settleStart
+  if (settled > 1000) ctx.notes.push(`every instance reported readiness \`pass\` again ${ms(settled)} after the load stopped`)
   const samples = load.samples.slice(firstSample)
   const writes = await verifyWrites(stack, scenario.id, samples)
   const failedSamples = samples.filter((s) => !okStatus(s.status))
