@@ -24,8 +24,13 @@ export class HttpClient {
   readonly cookies = new Map<string, string>()
   csrf: string | undefined
 
+  readonly #ca: string
+  readonly #localAddress: string
+
   constructor (base: string, ca: string, localAddress: string) {
     this.#base = base
+    this.#ca = ca
+    this.#localAddress = localAddress
     this.#agent = new Agent({ keepAlive: true, maxSockets: 4, ca, localAddress })
   }
 
@@ -38,13 +43,14 @@ export class HttpClient {
    * check would see one that had been applied twice.
    */
   async send (method: string, path: string, body?: unknown, extraHeaders: Record<string, string> = {}, timeoutMs = 20_000): Promise<Reply> {
-    const first = await this.#send(method, path, body, extraHeaders, timeoutMs)
+    const first = await this.#send(method, path, body, extraHeaders, timeoutMs, this.#agent)
     if (first.reusedAndClosed !== true) return first
-    const again = await this.#send(method, path, body, extraHeaders, timeoutMs)
+    // on a new connection: the agent's other idle ones may have been closed by the same reload
+    const again = await this.#send(method, path, body, extraHeaders, timeoutMs, false)
     return { ...again, resent: first.error }
   }
 
-  #send (method: string, path: string, body: unknown, extraHeaders: Record<string, string>, timeoutMs: number): Promise<Reply & { reusedAndClosed?: boolean }> {
+  #send (method: string, path: string, body: unknown, extraHeaders: Record<string, string>, timeoutMs: number, agent: Agent | false): Promise<Reply & { reusedAndClosed?: boolean }> {
     const headers: Record<string, string> = { ...extraHeaders }
     if (this.cookies.size > 0) headers.cookie = [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ')
     let payload: string | undefined
@@ -54,7 +60,8 @@ export class HttpClient {
     }
     if (method !== 'GET' && this.csrf !== undefined) headers['x-csrf-token'] = this.csrf
     return new Promise((resolve) => {
-      const req = request(this.#base + path, { method, headers, agent: this.#agent, timeout: timeoutMs }, (res) => {
+      const fresh = agent === false ? { ca: this.#ca, localAddress: this.#localAddress } : {}
+      const req = request(this.#base + path, { method, headers, agent, timeout: timeoutMs, ...fresh }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
         res.once('error', (err) => resolve({ status: 0, headers: {}, body: undefined, error: err.message }))
@@ -89,6 +96,8 @@ export class HttpClient {
 
 /** signups whose next read missed the account they created (see User.signup) */
 export const staleAfterSignup = { count: 0 }
+/** sessions unknown on the next request right after signup: the user logged in again (see User.signup) */
+export const setupSessionsLost = { count: 0 }
 
 export class User {
   readonly index: number
@@ -115,6 +124,12 @@ export class User {
     // a replica that has not replayed the signup yet. Counted, not hidden.
     for (let attempt = 0; ; attempt++) {
       const accounts = await this.client.send('GET', '/api/accounts')
+      if (accounts.status === 401 && attempt < 20) {
+        // the new session is not known to the instance that answered (its session store had fallen back to memory)
+        setupSessionsLost.count++
+        await this.login()
+        continue
+      }
       if (accounts.status !== 200) throw new Error(`accounts of ${this.email}: ${accounts.status}`)
       const first = (accounts.body as { items: Array<{ id: string }> }).items[0]
       if (first !== undefined) {
@@ -135,6 +150,23 @@ export class User {
       this.loggedIn = true
     }
     return r
+  }
+
+  /**
+   * Between scenarios: the CSRF token of the session the cookie jar holds
+   * now (a late answer can bring back an older session's cookie after a
+   * re-login), or a login if that session is gone; so no scenario inherits
+   * the previous one's damage.
+   */
+  async resync (): Promise<void> {
+    const me = await this.client.send('GET', '/api/auth/me')
+    if (me.status === 200) {
+      this.client.csrf = (me.body as { csrfToken: string }).csrfToken
+      this.loggedIn = true
+    } else {
+      this.relogin()
+      await this.#relogin
+    }
   }
 
   /** After a 401: log in again (once, however many requests saw the 401), retrying until it works. */

@@ -40,14 +40,15 @@ export function tempDir (t: TestContext, kind: string): string {
   return dir
 }
 
-function getStatus (url: string, timeoutMs = 1000): Promise<number> {
+function get (url: string, timeoutMs = 1000): Promise<{ status: number, body: string }> {
   return new Promise((resolve) => {
     const req = request(url, { timeout: timeoutMs, agent: false }, (res) => {
-      res.resume()
-      res.once('end', () => resolve(res.statusCode ?? 0))
+      let body = ''
+      res.on('data', (c: Buffer) => { body += c.toString() })
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, body }))
     })
     req.once('timeout', () => req.destroy())
-    req.once('error', () => resolve(0))
+    req.once('error', () => resolve({ status: 0, body: '' }))
     req.end()
   })
 }
@@ -68,7 +69,6 @@ export class Instance {
   #exited: Promise<number | null> = Promise.resolve(null)
   /** exits nobody asked for */
   crashes: Array<{ at: number, code: number | null, signal: string | null }> = []
-  startedAt = 0
 
   constructor (t: TestContext, name: string, port: number, env: NodeJS.ProcessEnv, logDir: string) {
     this.name = name
@@ -84,13 +84,13 @@ export class Instance {
   }
 
   get running (): boolean { return this.#child !== null }
-  get pid (): number | undefined { return this.#child?.pid }
 
   /** Spawns the production build and waits until /health/ready answers 200. */
   async start (timeoutMs = 60_000): Promise<void> {
     if (this.#child) throw new Error(`${this.name} is already running`)
     const log = createWriteStream(this.#logFile, { flags: 'a' })
-    const child = spawn(process.execPath, [join(APP_DIR, 'dist', 'server.js')], {
+    // what `pnpm start:prod` runs
+    const child = spawn(process.execPath, ['--enable-source-maps', join(APP_DIR, 'dist', 'server.js')], {
       cwd: APP_DIR,
       env: { ...this.#env, PORT: String(this.port) },
       stdio: ['ignore', 'pipe', 'pipe']
@@ -99,7 +99,6 @@ export class Instance {
     child.stderr!.pipe(log)
     this.#child = child
     this.#expectExit = false
-    this.startedAt = Date.now()
     this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         if (this.#child === child) this.#child = null
@@ -109,8 +108,14 @@ export class Instance {
     })
     await waitFor(`${this.name} to be ready`, async () => {
       if (this.#child !== child) throw new Error(`${this.name} exited at start (see ${this.#logFile})`)
-      return await getStatus(`http://${this.address}/health/ready`) === 200
+      return (await get(`http://${this.address}/health/ready`)).status === 200
     }, timeoutMs, 100)
+  }
+
+  /** Readiness says `pass`: no fallback active, no replica ejected (`warn` is ready but degraded). */
+  async healthy (): Promise<boolean> {
+    const r = await get(`http://${this.address}/health/ready`)
+    return r.status === 200 && (JSON.parse(r.body) as { status?: string }).status === 'pass'
   }
 
   /** SIGTERM: the drain (readiness fails, DRAIN_DELAY_MS more of serving, close); resolves with the exit code. */
