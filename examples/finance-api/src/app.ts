@@ -53,7 +53,11 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? loggerOptions(config.logLevel),
     trustProxy: config.trustProxy,
-    forceCloseConnections: true
+    // 'idle', not true: a close (the end of a drain) ends idle keep-alive
+    // connections but answers requests in flight; true would cut a POST still
+    // uploading its body, which a load balancer cannot retry (test/drain.test.ts).
+    // @headroom/health's drain timeout bounds the wait.
+    forceCloseConnections: 'idle'
   })
   // added first, so it runs last: the plugins have flushed and ended their connections
   if (opts.afterClose) app.addHook('onClose', opts.afterClose)

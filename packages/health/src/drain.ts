@@ -24,6 +24,8 @@ export class Drain {
   #wake: (() => void) | undefined
   #closedElsewhere = false
   #forced = false
+  /** the listener is closing: a connection whose last request is answered must end, not idle on */
+  stopping = false
 
   constructor (fastify: FastifyInstance, options: DrainOptions) {
     this.#fastify = fastify
@@ -51,6 +53,7 @@ export class Drain {
     })
     if (this.#closedElsewhere) return 'clean'
     log.info('draining: no longer accepting connections, finishing in-flight requests')
+    this.stopping = true
     const started = Date.now()
     const force = setTimeout(() => {
       this.#forced = true

@@ -89,6 +89,10 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
     done()
   })
   fastify.addHook('onResponse', (request, reply, done) => {
+    // a request that began before the drain carried no `connection: close`;
+    // once the listener is closing its keep-alive connection would idle on
+    // and hold the close up until the drain timeout: end it now it is answered
+    if (drain.stopping) request.raw.socket.end()
     if ((request as unknown as Record<symbol, boolean>)[kNotCounted]) return done()
     http.end(request.raw.socket)
     const routeOptions = request.routeOptions

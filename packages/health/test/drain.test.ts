@@ -140,3 +140,32 @@ t.test('in-flight requests past the drain timeout: connections destroyed, exit 1
   t.ok(after >= 800 && after < 800 + 1000, `exited ${after} ms after SIGTERM (drain delay 300 + timeout 500)`)
   t.equal((await stuck).status, 0, 'the stuck request was cut off')
 })
+
+// Regression: a request that began before the drain carries no
+// `connection: close`; with Fastify's default forceCloseConnections ('idle')
+// its keep-alive connection idled on after the answer and held the close up
+// until the drain timeout, which then forced it (outcome 'forced').
+t.test('a keep-alive request spanning the start of the close is answered and its connection ended: the drain is clean, well before its timeout', async (t) => {
+  const { default: Fastify } = await import('fastify')
+  const { headroomHealth } = await import('../src/index.js')
+  const drainTimeoutMs = 5000
+  const app = Fastify()
+  await app.register(headroomHealth, { drainDelayMs: 0, drainTimeoutMs, pressure: false })
+  let release: () => void = () => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  app.get('/slow', async () => { await held; return 'done' })
+  t.teardown(() => app.close())
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  const agent = new http.Agent({ keepAlive: true })
+  t.teardown(() => agent.destroy())
+
+  const answer = get(agent, `${address}/slow`)
+  await sleep(100)
+  const started = Date.now()
+  const drained = app.health.drain()
+  await sleep(100)
+  release()
+  t.same(await answer, { path: '/slow', status: 200 }, 'answered')
+  t.equal(await drained, 'clean', 'not forced')
+  t.ok(Date.now() - started < drainTimeoutMs, `closed in ${Date.now() - started} ms, before the drain timeout`)
+})
