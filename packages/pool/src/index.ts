@@ -22,9 +22,22 @@ declare module 'fastify' {
 const kSession = Symbol('headroom.pool.session')
 type WithSession = FastifyRequest & { [kSession]: DbSession | null }
 
-function sessionStore (request: FastifyRequest): TokenStore | null {
+function currentSession (request: FastifyRequest): TokenStore | null {
   const session = (request as unknown as { session?: Partial<TokenStore> }).session
   return session != null && typeof session.get === 'function' && typeof session.set === 'function' ? session as TokenStore : null
+}
+
+/**
+ * `request.session` as it is at each use, not as it was when request.db was
+ * first touched: `regenerate()` replaces the request's session object, and a
+ * token stored afterwards must land in the new one.
+ */
+function sessionStore (request: FastifyRequest): TokenStore | null {
+  if (currentSession(request) === null) return null
+  return {
+    get: (key) => currentSession(request)?.get(key),
+    set: (key, value) => currentSession(request)?.set(key, value)
+  }
 }
 
 const plugin: FastifyPluginAsync<PoolOptions> = async (fastify, opts) => {

@@ -34,6 +34,16 @@ function routes (app: FastifyInstance): void {
     if (rows.length === 0) return reply.code(404).send({ missing: request.params.v })
     return rows[0]
   })
+  // as @fastify/session's regenerate() does: a new session object replaces request.session mid-request
+  app.post<{ Params: { v: string } }>('/regenerated/:v', async (request) => {
+    const v = Number(request.params.v)
+    await request.db.query('INSERT INTO items VALUES ($1)', [v])
+    const fresh = new Map<string, unknown>()
+    sessions.set(`regenerated-${v}`, fresh)
+    ;(request as unknown as { session: unknown }).session = { get: (k: string) => fresh.get(k), set: (k: string, val: unknown) => { fresh.set(k, val) } }
+    await request.db.query('INSERT INTO items VALUES ($1)', [-v])
+    return { token: request.db.consistencyToken, inNewSession: fresh.get('headroomPoolLsn') }
+  })
   app.post<{ Params: { v: string } }>('/within/:v', async (request) => {
     const v = Number(request.params.v)
     await request.db.transaction(async (tx) => { await tx.query('INSERT INTO items VALUES ($1)', [v]) })
@@ -72,6 +82,12 @@ t.test('a private primary with a real streaming replica', async (t) => {
     t.equal((await app.db.session(token).read('SELECT 1 FROM items WHERE v = -3')).rowCount, 1, 'so does a session started from the token')
     const spread = await Promise.all(Array.from({ length: 20 }, () => app.db.read<{ r: boolean }>('SELECT pg_is_in_recovery() AS r')))
     t.ok(spread.every((res) => res.rows[0]!.r), 'every plain read went to the healthy replica')
+  })
+
+  t.test('a write after the session object was replaced (regenerate) stores its token in the new session', async (t) => {
+    const res = await app.inject({ method: 'POST', url: '/regenerated/7001', headers: { 'x-session': 'before-regenerate' } })
+    const body = res.json() as { token: string, inNewSession: unknown }
+    t.equal(body.inNewSession, body.token, 'the new session holds the token of the last write')
   })
 
   t.test('1,000 write-then-read sequences across requests (token carried by the app) read their own write every time', async (t) => {

@@ -1,3 +1,4 @@
+import { DEFAULT_SESSION_KEY } from '@headroom/pool'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { newCsrfToken, requireCsrf, userOf } from '../auth.js'
 import type { Deps } from '../deps.js'
@@ -27,9 +28,14 @@ export interface AuthRouteOptions {
 export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { deps, credentialRouteConfig = {} }) => {
   const { db: dbFor, sessions } = deps
 
-  /** A new session id on every login: an id planted before login (fixation) is worthless after. */
+  /**
+   * A new session id on every login: an id planted before login (fixation)
+   * is worthless after. The new session keeps @headroom/pool's write position
+   * (signup has just written the user), so the next read cannot go to a
+   * replica that has not replayed it.
+   */
   async function startSession (request: FastifyRequest, user: User) {
-    await request.session.regenerate()
+    await request.session.regenerate([DEFAULT_SESSION_KEY])
     const csrfToken = newCsrfToken()
     request.session.userId = user.id
     request.session.csrfToken = csrfToken
