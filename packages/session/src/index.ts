@@ -79,6 +79,7 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
     maxSize: options.maxSize,
     fallbackMax: options.fallbackMax,
     probeIntervalMs: options.probeIntervalMs,
+    maxProbeIntervalMs: MAX_PROBE_BACKOFF_MS,
     log,
     metrics
   })
@@ -90,6 +91,8 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
     secret: new CachingSigner(options.secrets, options.fallbackMax),
     // the contract's types want @fastify/session's own Session class; the store reads plain data
     store: store as never,
+    // during a Cluster master's failover, new sessions (logins) get an id whose slot a live master serves
+    idGenerator: store.newId,
     cookieName: options.cookieName,
     // an unchanged session is neither saved nor re-sent; the TTL is extended by touch below
     saveUninitialized: false,

@@ -293,7 +293,7 @@ export async function outage (t: Test, b: OutageFixture, { clients = 50 } = {}):
 }
 
 /** Records the intervals in which this process's event loop did not run a 5 ms ticker (the machine did not schedule it, or something blocked it). */
-function stallRecorder (t: Test) {
+export function stallRecorder (t: Test) {
   const TICK = 5
   const SLACK = 20
   const list: Array<[number, number]> = []

@@ -1,0 +1,222 @@
+import { withTimeout, type RedisClient } from '@headroom/core'
+import type { FastifyBaseLogger } from 'fastify'
+import { FIELD_PREFIX, userOf, type Diff } from './codec.js'
+import type { SessionMetrics } from './metrics.js'
+import { Outages, WHOLE } from './outages.js'
+import { BatchedReads } from './reads.js'
+import { SAVE_SCRIPT, TOUCH_SCRIPT } from './scripts.js'
+
+interface ScriptedClient {
+  headroomSessionSave (key: string, ...args: Array<string | number>): Promise<number>
+  headroomSessionTouch (key: string, ttl: number, expiresAt: number): Promise<number>
+}
+
+export interface BackendOptions {
+  keyPrefix: string
+  maxAge: number
+  commandTimeoutMs: number
+  probeIntervalMs: number
+  maxProbeIntervalMs: number
+  log: FastifyBaseLogger
+  metrics: SessionMetrics
+  /** a node went down: the store starts probing */
+  onDown: () => void
+}
+
+const nodeDown = (node: string) => Object.assign(new Error(`Redis node ${node} unavailable`), { code: 'NODE_DOWN' })
+const connectionLost = () => Object.assign(new Error('connection lost'), { code: 'CONNECTION_LOST' })
+export const codeOf = (err: Error): string => (err as { code?: string }).code ?? err.name
+
+/**
+ * The store's Redis side: each command bounded, routed to the node that
+ * serves its key, and refused at once while that node is down (see Outages).
+ */
+export class RedisBackend {
+  readonly client: RedisClient
+  readonly outages: Outages
+  readonly #o: BackendOptions
+  readonly #reads: BatchedReads | null
+  readonly #lostEvent: string
+  #closed = false
+
+  constructor (client: RedisClient, options: BackendOptions) {
+    this.client = client
+    this.#o = options
+    this.outages = new Outages(client, options.probeIntervalMs, options.maxProbeIntervalMs)
+    this.#reads = this.outages.cluster ? null : new BatchedReads(client)
+    const c = client as unknown as ScriptedClient & { defineCommand: RedisClient['defineCommand'] }
+    // defined once per client: several plugin instances may share it
+    if (typeof c.headroomSessionSave !== 'function') c.defineCommand('headroomSessionSave', { numberOfKeys: 1, lua: SAVE_SCRIPT })
+    if (typeof c.headroomSessionTouch !== 'function') c.defineCommand('headroomSessionTouch', { numberOfKeys: 1, lua: TOUCH_SCRIPT })
+    // A dropped connection takes its node offline at once, rather than after a command timeout per request
+    // (a Cluster keeps retrying commands for a lost node until they time out).
+    this.#lostEvent = this.outages.cluster ? '-node' : 'close'
+    client.on(this.#lostEvent, this.#onConnectionLost)
+  }
+
+  readonly #onConnectionLost = (node?: { options?: { host?: string, port?: number } }): void => {
+    if (!this.outages.cluster || node?.options === undefined) {
+      this.failed(WHOLE, connectionLost())
+      return
+    }
+    // A Cluster also drops connections to nodes that serve no slot, on a
+    // healthy cluster: the replicas given as startup nodes once the slot map
+    // is known, replicas on slot refreshes. Only a master's counts as lost.
+    const name = `${node.options.host}:${node.options.port}`
+    if (this.outages.servesSlots(name)) this.failed(name, connectionLost())
+  }
+
+  sessionKey (id: string): string {
+    return `${this.#o.keyPrefix}sess:{${id}}`
+  }
+
+  userKey (userId: string): string {
+    return `${this.#o.keyPrefix}user:{${userId}}`
+  }
+
+  isDown (id: string): boolean {
+    return this.outages.isDown(this.sessionKey(id))
+  }
+
+  /**
+   * Every Redis call, for the node that serves `key`: refused at once while
+   * that node is down, bounded by the command timeout, and abandoned as soon
+   * as another call has taken that node offline, so in an outage no request
+   * waits longer than the first one that noticed it. A failure takes the node offline.
+   */
+  run<T> (key: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+    const client = this.client
+    const node = client.status === 'ready' ? this.outages.nodeOf(key) : WHOLE
+    if (this.outages.isDown(key)) return Promise.reject(nodeDown(node))
+    const call = client.status === 'ready'
+      ? withTimeout(fn(client), this.#o.commandTimeoutMs)
+      : Promise.reject(Object.assign(new Error(`client is ${client.status}`), { code: 'NOT_READY' }))
+    return Promise.race([call, this.outages.lost(node)]).catch((err: Error) => {
+      this.failed(node, err)
+      throw err
+    })
+  }
+
+  read (id: string): Promise<Record<string, string>> {
+    const key = this.sessionKey(id)
+    return this.run(key, (c) => this.#reads ? this.#reads.hgetall(key) : c.hgetall(key))
+  }
+
+  /** The session's hash on a replica of its slot (while its master is down), or null if no replica is reachable. */
+  async readReplica (id: string): Promise<Record<string, string> | null> {
+    const key = this.sessionKey(id)
+    const replica = this.outages.replicaFor(key)
+    if (!replica) return null
+    try {
+      return await withTimeout(replica.hgetall(key), this.#o.commandTimeoutMs)
+    } catch (err) {
+      this.failed(`${replica.options.host}:${replica.options.port}`, err as Error)
+      return null
+    }
+  }
+
+  async save (id: string, mode: 'n' | 'u' | 'r', { changed, removed }: Diff, expiresAt: number, userId: string | undefined, previousUser: string | undefined): Promise<void> {
+    const ttl = expiresAt - Date.now()
+    if (ttl <= 0) return
+    const key = this.sessionKey(id)
+    const args: Array<string | number> = [mode, ttl, expiresAt, removed.length]
+    for (const name of removed) args.push(FIELD_PREFIX + name)
+    for (const name in changed) args.push(FIELD_PREFIX + name, changed[name] as string)
+    // the index first: a dangling index entry is pruned later, a missing one would escape log-out-everywhere
+    if (userId !== undefined) {
+      const userKey = this.userKey(userId)
+      const index = this.run(userKey, (c) => c.multi().zadd(userKey, 'NX', String(Date.now()), id).pexpire(userKey, this.#o.maxAge).exec())
+      // the same user as when the request started: the entry exists since the login, only its TTL would be extended
+      if (userId === previousUser) await index.catch(() => {})
+      else await index
+    }
+    await this.run(key, (c) => (c as unknown as ScriptedClient).headroomSessionSave(key, ...args))
+    // a stale entry in the previous user's index is pruned by list() if this fails
+    if (previousUser !== undefined && previousUser !== userId) await this.run(this.userKey(previousUser), (c) => c.zrem(this.userKey(previousUser), id)).catch(() => {})
+  }
+
+  /** resolves whether the session existed */
+  async destroy (id: string): Promise<boolean> {
+    const key = this.sessionKey(id)
+    const replies = await this.run(key, (c) => c.multi().hget(key, FIELD_PREFIX + 'userId').unlink(key).exec())
+    const raw = replies?.[0]?.[1]
+    const userId = typeof raw === 'string' ? userOf({ userId: raw }) : undefined
+    if (userId !== undefined) await this.run(this.userKey(userId), (c) => c.zrem(this.userKey(userId), id))
+    return replies?.[1]?.[1] === 1
+  }
+
+  /** PEXPIRE and `@exp` of the session; the user's index is extended too, best effort (a later save or touch does it) */
+  async touch (id: string, userId: string | undefined, expiresAt: number): Promise<void> {
+    const key = this.sessionKey(id)
+    await this.run(key, (c) => (c as unknown as ScriptedClient).headroomSessionTouch(key, this.#o.maxAge, expiresAt))
+    // every session of a user expires by now + maxAge at the latest, so the index may too
+    if (userId !== undefined) await this.run(this.userKey(userId), (c) => c.pexpire(this.userKey(userId), this.#o.maxAge)).catch(() => {})
+  }
+
+  failed (node: string, err: Error): void {
+    this.#o.metrics.redisErrors.inc()
+    if (this.#closed || !this.outages.markDown(node, err)) return
+    this.#o.metrics.fallbackActive.set(1)
+    // the error's code only: messages of some Redis errors quote command arguments
+    this.#o.log.warn({ code: codeOf(err), node }, node === WHOLE
+      ? '@headroom/session: Redis unavailable, sessions fall back to memory on this instance'
+      : '@headroom/session: a Redis Cluster node is unavailable, the sessions of its slots fall back to memory on this instance')
+    this.#o.onDown()
+  }
+
+  /**
+   * Probes the down nodes that are due: one whose slots moved elsewhere (a
+   * replica was promoted) is up; any other is probed with a command to one of
+   * its own slots (a PING on a standalone Redis), never a random node.
+   */
+  async probe (): Promise<void> {
+    const { client, outages } = this
+    let recovered = false
+    await Promise.all(outages.due().map(async (node) => {
+      if (client.status !== 'ready') return outages.backOff(node)
+      if (node !== WHOLE && !outages.servesSlots(node)) {
+        outages.markUp(node)
+        recovered = true
+        return
+      }
+      const probeKey = outages.probeKey(node, this.#o.keyPrefix)
+      try {
+        await withTimeout<unknown>(probeKey ? client.exists(probeKey) : client.ping(), this.#o.commandTimeoutMs)
+        outages.markUp(node)
+        recovered = true
+      } catch {
+        outages.backOff(node)
+      }
+    }))
+    // a redirected probe moved one slot: have the client re-read the others
+    if (recovered && outages.cluster) (client as { refreshSlotsCache?: () => void }).refreshSlotsCache?.()
+  }
+
+  /**
+   * Waits (bounded) for the client to be ready, so the first requests do not
+   * start on the fallback; a Redis still down after `waitMs` starts the store
+   * in fallback mode, and the probe takes over.
+   */
+  async start (waitMs: number): Promise<void> {
+    const client = this.client
+    if (client.status === 'ready') return
+    // a lazyConnect client would otherwise never connect: nothing is sent to a client that is not ready
+    if (client.status === 'wait') client.connect().catch(() => {})
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        client.off('ready', done)
+        resolve()
+      }
+      const timer = setTimeout(done, waitMs)
+      timer.unref()
+      client.once('ready', done)
+    })
+    if ((client.status as string) !== 'ready') this.failed(WHOLE, Object.assign(new Error('not ready'), { code: `client ${client.status}` }))
+  }
+
+  close (): void {
+    this.#closed = true
+    this.client.off(this.#lostEvent, this.#onConnectionLost)
+  }
+}
