@@ -126,8 +126,9 @@ export class RedisBackend {
     if (userId !== undefined) {
       const userKey = this.userKey(userId)
       const index = this.run(userKey, (c) => c.multi().zadd(userKey, 'NX', String(Date.now()), id).pexpire(userKey, this.#o.maxAge).exec())
-      // the same user as when the request started: the entry exists since the login, only its TTL would be extended
-      if (userId === previousUser) await index.catch(() => {})
+      // the same user as when the request started: the entry exists since the login, only its TTL is
+      // extended, which need not delay the save (nor fail it while the index's node is down)
+      if (userId === previousUser) index.catch(() => {})
       else await index
     }
     await this.run(key, (c) => (c as unknown as ScriptedClient).headroomSessionSave(key, ...args))
@@ -149,8 +150,8 @@ export class RedisBackend {
   async touch (id: string, userId: string | undefined, expiresAt: number): Promise<void> {
     const key = this.sessionKey(id)
     await this.run(key, (c) => (c as unknown as ScriptedClient).headroomSessionTouch(key, this.#o.maxAge, expiresAt))
-    // every session of a user expires by now + maxAge at the latest, so the index may too
-    if (userId !== undefined) await this.run(this.userKey(userId), (c) => c.pexpire(this.userKey(userId), this.#o.maxAge)).catch(() => {})
+    // every session of a user expires by now + maxAge at the latest, so the index may too (not awaited, as in save)
+    if (userId !== undefined) this.run(this.userKey(userId), (c) => c.pexpire(this.userKey(userId), this.#o.maxAge)).catch(() => {})
   }
 
   failed (node: string, err: Error): void {
