@@ -1,5 +1,5 @@
 import { isolatedRedis, startPostgres, startReplica } from '@headroom/testing'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { migrate } from '../src/migrate.js'
@@ -13,7 +13,8 @@ function readsOn (metrics: string, target: string): number {
   return sum
 }
 
-t.test('with DATABASE_REPLICA_URLS reads go to the replica, and a user reads their own writes at once', async (t) => {
+/** A private primary, its streaming replica (caught up) and the app on both, closed at teardown. */
+async function replicatedApp (t: Test) {
   const primary = await startPostgres(t)
   const replica = await startReplica(t, primary)
   const redis = await isolatedRedis(t)
@@ -27,6 +28,11 @@ t.test('with DATABASE_REPLICA_URLS reads go to the replica, and a user reads the
   })
   t.teardown(() => app.close())
   await app.ready()
+  return { app, replica }
+}
+
+t.test('with DATABASE_REPLICA_URLS reads go to the replica, and a user reads their own writes at once', async (t) => {
+  const { app } = await replicatedApp(t)
 
   const c = new Client(app)
   await c.signup('replicated@example.com', 'long enough password')
@@ -53,19 +59,7 @@ t.test('with DATABASE_REPLICA_URLS reads go to the replica, and a user reads the
 // not replayed the signup (the topology test saw 2–8 of 70 new users without
 // their account). A replica whose replay is paused is provably behind.
 t.test('the first read after signup sees the new account even when the replica is behind (replay paused)', async (t) => {
-  const primary = await startPostgres(t)
-  const replica = await startReplica(t, primary)
-  const redis = await isolatedRedis(t)
-  await migrate(primary.url)
-  await replica.caughtUp()
-  const app = await buildApp({
-    config: loadConfig({
-      DATABASE_URL: primary.url, DATABASE_REPLICA_URLS: replica.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, LOG_LEVEL: 'silent'
-    }),
-    databaseUrl: primary.url
-  })
-  t.teardown(() => app.close())
-  await app.ready()
+  const { app, replica } = await replicatedApp(t)
   await replica.query('SELECT pg_wal_replay_pause()')
 
   const c = new Client(app)
