@@ -4,6 +4,7 @@ import { FIELD_PREFIX, userOf, type Diff } from './codec.js'
 import type { SessionMetrics } from './metrics.js'
 import { Outages, WHOLE } from './outages.js'
 import { BatchedReads } from './reads.js'
+import { ReplicaReader } from './replicas.js'
 import { SAVE_SCRIPT, TOUCH_SCRIPT } from './scripts.js'
 
 interface ScriptedClient {
@@ -36,6 +37,7 @@ export class RedisBackend {
   readonly outages: Outages
   readonly #o: BackendOptions
   readonly #reads: BatchedReads | null
+  readonly #replicas: ReplicaReader | null
   readonly #lostEvent: string
   #closed = false
 
@@ -44,6 +46,7 @@ export class RedisBackend {
     this.#o = options
     this.outages = new Outages(client, options.probeIntervalMs, options.maxProbeIntervalMs)
     this.#reads = this.outages.cluster ? null : new BatchedReads(client)
+    this.#replicas = this.outages.cluster ? new ReplicaReader(client, options.commandTimeoutMs) : null
     const c = client as unknown as ScriptedClient & { defineCommand: RedisClient['defineCommand'] }
     // defined once per client: several plugin instances may share it
     if (typeof c.headroomSessionSave !== 'function') c.defineCommand('headroomSessionSave', { numberOfKeys: 1, lua: SAVE_SCRIPT })
@@ -102,17 +105,17 @@ export class RedisBackend {
     return this.run(key, (c) => this.#reads ? this.#reads.hgetall(key) : c.hgetall(key))
   }
 
-  /** The session's hash on a replica of its slot (while its master is down), or null if no replica is reachable. */
-  async readReplica (id: string): Promise<Record<string, string> | null> {
+  /** The session's hash on a replica of its slot (while its master is down), or null if no replica answers. */
+  async readReplica (id: string, timeoutMs = this.#o.commandTimeoutMs): Promise<Record<string, string> | null> {
     const key = this.sessionKey(id)
-    const replica = this.outages.replicaFor(key)
-    if (!replica) return null
-    try {
-      return await withTimeout(replica.hgetall(key), this.#o.commandTimeoutMs)
-    } catch (err) {
-      this.failed(`${replica.options.host}:${replica.options.port}`, err as Error)
-      return null
-    }
+    const master = this.outages.nodeOf(key)
+    if (!this.#replicas || master === WHOLE) return null
+    return this.#replicas.hgetall(master, key, timeoutMs)
+  }
+
+  /** what is left of one command timeout since `start` (at least `floor` ms): a read that failed over to a replica stays within about one timeout */
+  remaining (start: number, floor = 50): number {
+    return Math.max(floor, this.#o.commandTimeoutMs - (Date.now() - start))
   }
 
   async save (id: string, mode: 'n' | 'u' | 'r', { changed, removed }: Diff, expiresAt: number, userId: string | undefined, previousUser: string | undefined): Promise<void> {
@@ -157,6 +160,7 @@ export class RedisBackend {
   failed (node: string, err: Error): void {
     this.#o.metrics.redisErrors.inc()
     if (this.#closed || !this.outages.markDown(node, err)) return
+    if (node !== WHOLE) this.#replicas?.discover(node)
     this.#o.metrics.fallbackActive.set(1)
     // the error's code only: messages of some Redis errors quote command arguments
     this.#o.log.warn({ code: codeOf(err), node }, node === WHOLE
@@ -176,14 +180,14 @@ export class RedisBackend {
     await Promise.all(outages.due().map(async (node) => {
       if (client.status !== 'ready') return outages.backOff(node)
       if (node !== WHOLE && !outages.servesSlots(node)) {
-        outages.markUp(node)
+        this.#up(node)
         recovered = true
         return
       }
       const probeKey = outages.probeKey(node, this.#o.keyPrefix)
       try {
         await withTimeout<unknown>(probeKey ? client.exists(probeKey) : client.ping(), this.#o.commandTimeoutMs)
-        outages.markUp(node)
+        this.#up(node)
         recovered = true
       } catch {
         outages.backOff(node)
@@ -191,6 +195,11 @@ export class RedisBackend {
     }))
     // a redirected probe moved one slot: have the client re-read the others
     if (recovered && outages.cluster) (client as { refreshSlotsCache?: () => void }).refreshSlotsCache?.()
+  }
+
+  #up (node: string): void {
+    this.outages.markUp(node)
+    this.#replicas?.forget(node)
   }
 
   /**
@@ -219,5 +228,6 @@ export class RedisBackend {
   close (): void {
     this.#closed = true
     this.client.off(this.#lostEvent, this.#onConnectionLost)
+    this.#replicas?.close()
   }
 }

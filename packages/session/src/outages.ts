@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import type { RedisClient } from '@headroom/core'
-import type { Redis } from 'ioredis'
 
 /** The whole client: a standalone Redis, or a Cluster client with no slot map (not connected). */
 export const WHOLE = '*'
@@ -151,23 +150,6 @@ export class Outages {
     for (let n = 0; n < 4096; n++) {
       const key = `${prefix}probe:{${n}}`
       if (slots[keySlot(key)]?.[0] === node) return key
-    }
-    return null
-  }
-
-  /**
-   * A connection to a replica of the key's slot that is up in the client's
-   * pool (ioredis connects to replicas with READONLY), or null.
-   */
-  replicaFor (key: string): Redis | null {
-    if (!this.#cluster) return null
-    const nodes = this.#client.slots?.[keySlot(key)]
-    if (!nodes || nodes.length < 2) return null
-    const replicas = (this.#client as unknown as { nodes (role: string): Redis[] }).nodes('slave')
-    for (const name of nodes.slice(1)) {
-      if (this.#down.has(name)) continue
-      const conn = replicas.find((r) => `${r.options.host}:${r.options.port}` === name && r.status === 'ready')
-      if (conn) return conn
     }
     return null
   }

@@ -99,10 +99,12 @@ export class HeadroomStore {
       this.#getDegraded(id).then((s) => callback(null, s), () => callback(null, null))
       return
     }
+    const start = Date.now()
     ;(this.#redis as RedisBackend).read(id).then((hash) => {
       callback(null, this.#adopt(id, hash))
     }, () => {
-      callback(null, this.#fromMemory(id))
+      // the read that found the node down: the replica within what is left of the timeout
+      this.#getDegraded(id, (this.#redis as RedisBackend).remaining(start)).then((s) => callback(null, s), () => callback(null, null))
     })
   }
 
@@ -111,10 +113,10 @@ export class HeadroomStore {
    * (dirty), else the slot's replica (what the master had replicated, so the
    * other instances' sessions keep working), else this instance's copy.
    */
-  async #getDegraded (id: string): Promise<Record<string, unknown> | null> {
+  async #getDegraded (id: string, timeoutMs?: number): Promise<Record<string, unknown> | null> {
     const redis = this.#redis
     if (!redis || this.#mirror.lru.peek(id)?.dirty || !redis.isDown(id)) return this.#fromMemory(id)
-    const hash = await redis.readReplica(id)
+    const hash = await redis.readReplica(id, timeoutMs)
     // not on the replica but in this instance's copy (read from the master): replication lag, keep it
     return (hash && this.#adopt(id, hash)) ?? this.#fromMemory(id)
   }

@@ -52,6 +52,9 @@ async function failover (t: Test, fullCoverage: boolean): Promise<void> {
     apps.push(app)
   }
   const [a1, a2] = apps as [FastifyInstance, FastifyInstance]
+  // a third instance that serves nobody until the failover: its memory holds no session
+  const cold = await buildApp(t, { redis: appClient(t, cluster.startupNodes), keyPrefix: 'fo:', commandTimeoutMs: COMMAND_TIMEOUT_MS, probeIntervalMs: 200 })
+  await cold.ready()
   t.equal(keySlot('fo:sess:{abc}'), Number(await admin.cluster('KEYSLOT', 'fo:sess:{abc}')), 'keySlot is Redis\'s CLUSTER KEYSLOT')
 
   const victim = (await cluster.roles()).find((r) => r.role === 'master')!.node
@@ -105,6 +108,11 @@ async function failover (t: Test, fullCoverage: boolean): Promise<void> {
   phase = 'down'
   const killedAt = Date.now()
   await waitFor('the fallback to take over the victim\'s slots', async () => a1.sessions.fallbackActive && a2.sessions.fallbackActive, 10_000, 20)
+  // an instance that never saw these sessions reads the dead master's ones from its replica
+  for (let i = 0; i < USERS; i++) {
+    const { body } = await timed('GET /me (cold instance)', () => me(cold, cookies[i] as string))
+    if (body.userId !== `user${i}`) problems.push(`user${i} (${onVictim[i] ? 'victim' : 'live'} master) logged out on the cold instance: ${body.userId}`)
+  }
   // a login during the failover: its new id is placed on a live master, so the other instance sees it at once
   const liveUsers = Array.from({ length: 40 }, (_, i) => `late${i}`).filter((u) => masterOf(`fo:user:{${u}}`) !== victimKey).slice(0, 4)
   for (const u of liveUsers) {
