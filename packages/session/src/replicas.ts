@@ -6,6 +6,7 @@ interface ClusterLike {
   options?: { redisOptions?: RedisOptions }
 }
 
+const LIVE = new Set(['ready', 'wait', 'connect', 'connecting'])
 const nameOf = (r: Redis) => `${r.options.host}:${r.options.port}`
 
 /**
@@ -39,7 +40,8 @@ export class ReplicaReader {
   }
 
   async #lookup (master: string): Promise<string[]> {
-    const live = this.#client.nodes('master').find((n) => n.status === 'ready' && nameOf(n) !== master)
+    // a connection not used yet is lazy (`wait`): the command connects it
+    const live = this.#client.nodes('master').find((n) => LIVE.has(n.status) && nameOf(n) !== master)
     if (!live) return []
     const text = String(await withTimeout(live.cluster('NODES'), this.#timeoutMs))
     const lines = text.split('\n').map((l) => l.trim().split(' ')).filter((f) => f.length >= 8)
