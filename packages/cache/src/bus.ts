@@ -1,6 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Cluster, Redis } from 'ioredis'
-import { withTimeout, type RedisClient } from '@headroom/core'
+import { servesSlots, withTimeout, type RedisClient } from '@headroom/core'
+
+/** a master lost again within this long is the same loss (its reconnects during the failover) */
+const NODE_LOSS_REPEAT_MS = 30_000
 
 /** What travels on the bus: keys and tags to drop, or a key whose lease ended. Never values. */
 export interface BusMessage {
@@ -37,6 +40,8 @@ export class Bus {
   /** a random first node: the instances' subscribers spread over the cluster */
   #nodeIndex = Math.floor(Math.random() * 1024)
   readonly #waiters = new Map<string, Set<() => void>>()
+  /** when each master's loss last dropped L1 */
+  readonly #lostAt = new Map<string, number>()
   readonly #handlers: BusHandlers
   readonly #log: FastifyBaseLogger
   #wasDown = false
@@ -57,8 +62,23 @@ export class Bus {
     }
   }
 
-  #onNodeLost = (): void => {
-    if (!this.#closed) this.#handlers.onResync()
+  /**
+   * A master gone: messages it had not broadcast are lost, so L1 is dropped,
+   * once per loss. While a dead master's slots wait for a replica, every
+   * slot refresh re-adds it and its failed reconnect removes it again, many
+   * times a second: dropping L1 each time sent every read to L2, where the
+   * dead slots wait out the command timeout.
+   */
+  #onNodeLost = (node?: { options?: { host?: string, port?: number } }): void => {
+    if (this.#closed) return
+    const name = node?.options === undefined ? undefined : `${node.options.host}:${node.options.port}`
+    if (name !== undefined) {
+      if (!servesSlots(this.#cluster!, name)) return
+      const now = Date.now()
+      if (now - (this.#lostAt.get(name) ?? -Infinity) < NODE_LOSS_REPEAT_MS) return
+      this.#lostAt.set(name, now)
+    }
+    this.#handlers.onResync()
   }
 
   /** Standalone: ioredis reconnects and resubscribes by itself. */

@@ -77,6 +77,19 @@ export class RedisGuard {
 }
 
 /** Rejects with `RedisTimeout` if `promise` has not settled within `ms`; the timer never keeps the process alive. */
+/**
+ * Whether a Cluster client's slot map makes `node` (`host:port`) the master
+ * of any slot. ioredis also drops connections to nodes that serve no slot on
+ * a healthy cluster (replicas, startup nodes), each with a `-node` event:
+ * only a master's loss can lose data or messages. True without a slot map
+ * (a standalone Redis, or a cluster client that has not read one yet).
+ */
+export function servesSlots (client: RedisClient, node: string): boolean {
+  const slots = (client as { slots?: Array<string[] | undefined> }).slots
+  if (!Array.isArray(slots) || slots.length === 0) return true
+  return slots.some((nodes) => nodes?.[0] === node)
+}
+
 export function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_resolve, reject) => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { RedisClient } from '@headroom/core'
+import { servesSlots, type RedisClient } from '@headroom/core'
 
 /** The whole client: a standalone Redis, or a Cluster client with no slot map (not connected). */
 export const WHOLE = '*'
@@ -137,9 +137,7 @@ export class Outages {
 
   /** Whether the client's slot map gives `node` any slot (always true on a standalone Redis or without a map). */
   servesSlots (node: string): boolean {
-    const slots = this.#client.slots
-    if (!this.#cluster || node === WHOLE || !Array.isArray(slots) || slots.length === 0) return true
-    return slots.some((nodes) => nodes?.[0] === node)
+    return !this.#cluster || node === WHOLE || servesSlots(this.#client as RedisClient, node)
   }
 
   /** A key (`<prefix>probe:{n}`, never written) whose slot `node` serves in the client's slot map, to probe that very node. */
