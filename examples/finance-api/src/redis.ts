@@ -86,9 +86,13 @@ function createClient (target: RedisTarget): RedisClient {
       slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
       slotsRefreshTimeout: 1000,
       maxRedirections: CLUSTER_MAX_REDIRECTIONS,
-      // a command that met a closed connection or CLUSTERDOWN waits this long, re-reads the slots, and retries
-      retryDelayOnFailover: 100,
-      retryDelayOnClusterDown: 100,
+      // A command that met a closed connection waits this long, re-reads the
+      // slots, and retries (at most CLUSTER_MAX_REDIRECTIONS times): short, so
+      // a dead master's keys fail within the plugins' command timeout and
+      // their fallbacks answer, instead of every request waiting it out.
+      // CLUSTERDOWN (a slot without a master) is not retried at all.
+      retryDelayOnFailover: 20,
+      retryDelayOnClusterDown: 0,
       retryDelayOnTryAgain: 100,
       redisOptions: {
         ...perConnection,
