@@ -98,7 +98,7 @@ const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?(\d*)$/
  * `redis+cluster://[user:password@]host1:port,host2:port` and
  * `rediss+cluster://…` for a cluster (one URL, so it fits each of
  * REDIS_URL, SESSION_REDIS_URL and CACHE_REDIS_URL and their *_FILE forms).
- * `display` never carries the credentials: it goes to logs and readiness.
+ * `display` never carries the credentials: it goes to logs (never to a response).
  */
 export function parseRedisUrl (name: string, raw: string): RedisTarget | { problem: string } {
   const cluster = raw.startsWith('redis+cluster:') || raw.startsWith('rediss+cluster:')

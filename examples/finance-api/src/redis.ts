@@ -49,6 +49,7 @@ export async function connectRedis (targets: Config['redis'], log: Log): Promise
   const sessions = sessionsTarget && createClient(sessionsTarget)
   const cache = same ? sessions : cacheTarget && createClient(cacheTarget)
   const owned = [...new Set([sessions, cache])].filter((c): c is RedisClient => c !== undefined)
+  if (owned.length > 0) log.info({ sessions: sessionsTarget?.display, cache: cacheTarget?.display }, 'Redis: sessions and rate limits, and the cache')
   await Promise.all(owned.map((client) => waitReady(client, displayOf(client === sessions ? sessionsTarget : cacheTarget), log)))
 
   const checks: AppCheck[] = []
@@ -118,8 +119,13 @@ async function waitReady (client: RedisClient, display: string, log: Log): Promi
   ready.then(() => log.info({ redis: display }, 'Redis is reachable now'))
 }
 
+/**
+ * Readiness names the use and the kind of deployment, not its addresses:
+ * the probe is reachable through the load balancer, and hosts and ports go to
+ * logs only (the startup lines name them).
+ */
 function connectionCheck (name: string, client: RedisClient, target: RedisTarget, uses: string): AppCheck {
-  const where = target.mode === 'cluster' ? `cluster ${target.display}` : target.display
+  const where = target.mode === 'cluster' ? 'a Redis Cluster' : 'one Redis'
   return {
     name,
     // the plugins fall back while it is away: degraded, not down

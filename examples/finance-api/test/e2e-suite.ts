@@ -223,8 +223,12 @@ export function e2eSuite (t: Test, backend: BackendFactory): void {
     }
     const sessionsUrl = redis.env.SESSION_REDIS_URL ?? redis.env.REDIS_URL ?? ''
     const cacheUrl = redis.env.CACHE_REDIS_URL ?? redis.env.REDIS_URL ?? ''
-    t.match(checks['redis-sessions:connection'][0].output, hostsOf(sessionsUrl), 'the sessions check names its Redis')
-    t.match(checks['redis-cache:connection'][0].output, hostsOf(cacheUrl), 'the cache check names its Redis')
+    t.match(checks['redis-sessions:connection'][0].output, /sessions.*rate limits/, 'the sessions check names what depends on it')
+    t.match(checks['redis-cache:connection'][0].output, /the cache/, 'the cache check names what depends on it')
+    // readiness is reachable through the balancer: the Redis addresses go to logs, never to a response
+    for (const url of [sessionsUrl, cacheUrl]) {
+      for (const host of hostsOf(url).split(',')) t.notMatch(ready.body, host, `readiness does not show ${host}`)
+    }
 
     const sessionKeys = await redis.keys('sessions')
     const cacheKeys = await redis.keys('cache')
@@ -265,7 +269,7 @@ export function e2eSuite (t: Test, backend: BackendFactory): void {
   })
 }
 
-/** `host:port[,host:port]` of a Redis URL, as the readiness output shows it (no credentials) */
+/** `host:port[,host:port]` of a Redis URL */
 function hostsOf (url: string): string {
   return url.replace(/^[a-z+]+:\/\/(?:[^@]*@)?/, '').replace(/\/.*$/, '')
 }
