@@ -118,10 +118,10 @@ export class User {
     const r = await this.client.send('POST', '/api/auth/signup', { email: this.email, password: this.password, name: `User ${this.index}` })
     if (r.status !== 201) throw new Error(`signup of ${this.email}: ${r.status} ${r.error ?? JSON.stringify(r.body)}`)
     this.client.csrf = (r.body as { csrfToken: string }).csrfToken
-    // The account made with the user can be missing from the first read: the
-    // session is regenerated at signup, and the write position @headroom/pool
-    // keeps in it (read-your-writes) goes with the old one, so the read may hit
-    // a replica that has not replayed the signup yet. Counted, not hidden.
+    // Read-your-writes across the session regenerate at signup: the account
+    // made with the user must be in the first read, even from a replica (the
+    // write position survives the regenerate). A miss is counted and fails
+    // the run; the setup reads again so the scenarios can still run.
     for (let attempt = 0; ; attempt++) {
       const accounts = await this.client.send('GET', '/api/accounts')
       if (accounts.status === 401 && attempt < 20) {

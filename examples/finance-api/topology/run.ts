@@ -437,7 +437,7 @@ async function main () {
       console.log(`topology: ${scenario.id}. ${scenario.name}: ${f.checks.every((c) => c.ok) ? 'pass' : 'FAIL'} (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
     }
     const seconds = (Date.now() - started) / 1000
-    const ok = figures.every((f) => f.checks.every((c) => c.ok)) && edge.ok && load.skipped === 0 && (QUICK || figures.length === scenarios.length)
+    const ok = figures.every((f) => f.checks.every((c) => c.ok)) && edge.ok && staleAfterSignup.count === 0 && load.skipped === 0 && (QUICK || figures.length === scenarios.length)
     const report = [
       '# Topology test: the last run',
       '',
