@@ -8,7 +8,7 @@
 # The directory is 0700 (other users of the machine cannot read it); the
 # files are 0644 because compose mounts them into containers as they are,
 # and the readers there are unprivileged users (node 1000, postgres 999,
-# prometheus 65534).
+# prometheus 65534, grafana 472).
 set -eu
 cd "$(dirname "$0")"
 chmod 0700 .
@@ -19,6 +19,7 @@ write replication_password "$(random)"
 write finance_db_password "$(random)"
 write session_secret "$(random)"
 write metrics_token "$(random)"
+write grafana_admin_password "$(random)"
 pw=$(cat finance_db_password)
 write database_url "postgres://finance:$pw@postgres-primary:5432/finance"
 write database_replica_urls "postgres://finance:$pw@postgres-replica-1:5432/finance,postgres://finance:$pw@postgres-replica-2:5432/finance"
