@@ -7,8 +7,14 @@ import { buildApp, idOf, login, me } from './helpers.js'
 import { stallRecorder } from './suite.js'
 
 const COMMAND_TIMEOUT_MS = 250
-/** the process is charged for no stall (see stallRecorder); what is left is Redis, the plugin and a loaded event loop */
-const SLACK_MS = 100
+/**
+ * The process is charged for no stall (see stallRecorder); what is left is
+ * Redis, the plugin and a loaded event loop. 200 ms, not the topology test's
+ * 100: tap runs this beside another test file on 2 cores, where 100 ms of
+ * slack failed once; 250 + 200 still proves that no request waited for two
+ * command timeouts (a second call to the dead node after the first).
+ */
+const SLACK_MS = 200
 const USERS = 48
 
 /** configured like the example's cluster client (examples/finance-api/src/redis.ts) */
