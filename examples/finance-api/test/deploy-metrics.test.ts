@@ -6,28 +6,14 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { isolatedRedis, startPostgres, startReplica } from '@headroom/testing'
 import t from 'tap'
 import { parse } from 'yaml'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
-import { migrate } from '../src/migrate.js'
 import { DEPLOY_DIR } from './deploy-files.js'
-import { Client } from './helpers.js'
+import { Client, replicatedApp } from './helpers.js'
 import { exportedMetrics, metricNames } from './promql.js'
 
 t.test('every metric the rules and the dashboard name is in a running example\'s /metrics, with its type', async (t) => {
-  const primary = await startPostgres(t)
-  const replica = await startReplica(t, primary)
-  const redis = await isolatedRedis(t)
-  await migrate(primary.url)
-  await replica.caughtUp()
-  const app = await buildApp({
-    config: loadConfig({ DATABASE_URL: primary.url, DATABASE_REPLICA_URLS: replica.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, LOG_LEVEL: 'silent' }),
-    databaseUrl: primary.url
-  })
-  t.teardown(() => app.close())
-  await app.ready()
+  const { app } = await replicatedApp(t)
   const c = new Client(app)
   await c.signup('metrics@example.com', 'long enough password')
   await c.get('/api/accounts')

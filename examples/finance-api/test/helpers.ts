@@ -1,4 +1,8 @@
+import { isolatedRedis, startPostgres, startReplica, type TestContext } from '@headroom/testing'
 import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
+import { migrate } from '../src/migrate.js'
 
 export interface Reply<T = any> { status: number, body: T, headers: Record<string, string | string[] | undefined> }
 
@@ -56,4 +60,22 @@ export class Client {
   login (email: string, password: string) {
     return this.post('/api/auth/login', { email, password })
   }
+}
+
+/** A private primary, its streaming replica (caught up) and the app on both, closed at teardown. */
+export async function replicatedApp (t: TestContext) {
+  const primary = await startPostgres(t)
+  const replica = await startReplica(t, primary)
+  const redis = await isolatedRedis(t)
+  await migrate(primary.url)
+  await replica.caughtUp()
+  const app = await buildApp({
+    config: loadConfig({
+      DATABASE_URL: primary.url, DATABASE_REPLICA_URLS: replica.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, LOG_LEVEL: 'silent'
+    }),
+    databaseUrl: primary.url
+  })
+  t.teardown(() => app.close())
+  await app.ready()
+  return { app, replica }
 }

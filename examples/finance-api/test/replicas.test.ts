@@ -1,9 +1,5 @@
-import { isolatedRedis, startPostgres, startReplica } from '@headroom/testing'
-import t, { type Test } from 'tap'
-import { buildApp } from '../src/app.js'
-import { loadConfig } from '../src/config.js'
-import { migrate } from '../src/migrate.js'
-import { Client } from './helpers.js'
+import t from 'tap'
+import { Client, replicatedApp } from './helpers.js'
 
 function readsOn (metrics: string, target: string): number {
   let sum = 0
@@ -11,24 +7,6 @@ function readsOn (metrics: string, target: string): number {
     if (line.startsWith('headroom_pool_reads_total{') && line.includes(`target="${target}"`)) sum += Number(line.split(' ').pop())
   }
   return sum
-}
-
-/** A private primary, its streaming replica (caught up) and the app on both, closed at teardown. */
-async function replicatedApp (t: Test) {
-  const primary = await startPostgres(t)
-  const replica = await startReplica(t, primary)
-  const redis = await isolatedRedis(t)
-  await migrate(primary.url)
-  await replica.caughtUp()
-  const app = await buildApp({
-    config: loadConfig({
-      DATABASE_URL: primary.url, DATABASE_REPLICA_URLS: replica.url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, LOG_LEVEL: 'silent'
-    }),
-    databaseUrl: primary.url
-  })
-  t.teardown(() => app.close())
-  await app.ready()
-  return { app, replica }
 }
 
 t.test('with DATABASE_REPLICA_URLS reads go to the replica, and a user reads their own writes at once', async (t) => {
