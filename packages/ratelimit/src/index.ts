@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneF
 import fp from 'fastify-plugin'
 import { findRedis, getHub, RedisGuard } from '@headroom/core'
 import { makePolicy, normalizeOptions, type HeadroomRateLimitOptions, type Policy } from './options.js'
-import { QuotaExceeded, StoreUnavailable } from './errors.js'
+import { InvalidOption, QuotaExceeded, StoreUnavailable } from './errors.js'
 import { Engine, storeClass, type FastifyRateLimitStoreClass, type StoreResult } from './store.js'
 import { clientIdentity, skipper as makeSkipper } from './identity.js'
 import { RouteResolver, type RouteLimit } from './routes.js'
@@ -27,6 +27,36 @@ export interface RateLimitHandle {
    * accurate counter: `max`/`timeWindow` become a policy named after the route.
    */
   readonly Store: FastifyRateLimitStoreClass
+  /**
+   * The failures counted under the named policy `policy` for `key`, without
+   * counting anything: check it before the expensive work (a password hash)
+   * and refuse at once when `blocked`.
+   */
+  peek (policy: string, key: string): Promise<Usage>
+  /**
+   * Counts `n` (default 1) under the named policy for `key`, e.g. a failed
+   * login; the count stops at the policy's limit and ages out over its
+   * window like requests do.
+   */
+  charge (policy: string, key: string, n?: number): Promise<Usage>
+  /** Forgets `key` under the named policy (e.g. after a successful login). */
+  reset (policy: string, key: string): Promise<void>
+  /** The request's address as the default identity counts it (`ip:<address>`, IPv6 by its `ipv6Subnet` prefix), ignoring `identify`. */
+  address (request: FastifyRequest): string
+}
+
+/** A count under a named policy, as `peek` and `charge` report it. */
+export interface Usage {
+  /** counted in the rolling window (at most the policy's limit) */
+  count: number
+  limit: number
+  remaining: number
+  /** true when count has reached the limit: refuse, and send `retryAfterS` as Retry-After */
+  blocked: boolean
+  /** seconds until the count next drops; never more than the window */
+  retryAfterS: number
+  /** who counted: 'redis', 'local' (no Redis, or its fallback), 'open' (Redis down, onStoreDown 'open': nothing counted) */
+  source: 'redis' | 'local' | 'open'
 }
 
 interface ResolvedRoute extends RouteLimit {
@@ -36,6 +66,15 @@ interface ResolvedRoute extends RouteLimit {
 }
 
 const OWNER = '@headroom/ratelimit'
+
+/**
+ * Whole seconds for `Retry-After` and `t=`: rounded up, and never more than
+ * the window (the count frees at most W + 1 ms after the last admission;
+ * the extra millisecond must not become an extra second).
+ */
+export function secondsOf (ms: number, policy: Policy): number {
+  return Math.max(1, Math.min(Math.ceil(ms / 1000), Math.ceil(policy.windowMs / 1000)))
+}
 const QUOTA_EXCEEDED_CODE = new QuotaExceeded('', 0).code
 
 const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opts) => {
@@ -177,7 +216,7 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
       reply.code(503).header('retry-after', 1).type('application/problem+json').send(storeUnavailable(err.code))
       return
     }
-    const seconds = Math.ceil(result.ttl / 1000)
+    const seconds = secondsOf(result.ttl, policy)
     const exceeded = result.current > policy.limit
     setHeaders(reply, policy, exceeded ? 0 : policy.limit - result.current, seconds, options.legacyHeaders, options.headers)
     if (!exceeded) {
@@ -202,9 +241,39 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     })
   })
 
+  const address = clientIdentity({ identify: undefined, ipv6Subnet: options.ipv6Subnet })
+  function named (name: string): Policy {
+    const policy = options.policies.get(name)
+    if (policy === undefined) throw new InvalidOption(`policies.${name}`, `no such policy; peek/charge/reset take one of: ${[...options.policies.keys()].join(', ') || '(none configured)'}`)
+    return policy
+  }
+  /** Thrown, not rejected: a wrong name or count is a programming error. */
+  function usage (policy: Policy, key: string, n: number): Promise<Usage> {
+    if (!Number.isInteger(n) || n < 0) throw new InvalidOption('charge', `expected an integer >= 0, got ${JSON.stringify(n)}`)
+    return count(policy, key, n)
+  }
+  async function count (policy: Policy, key: string, n: number): Promise<Usage> {
+    const take = await engine.use(policy, key, n)
+    const count = Math.min(take.count, policy.limit)
+    return {
+      count,
+      limit: policy.limit,
+      remaining: policy.limit - count,
+      blocked: count >= policy.limit,
+      retryAfterS: secondsOf(take.retryMs, policy),
+      source: take.source === 'redis' || take.source === 'open' ? take.source : 'local'
+    }
+  }
+
   fastify.decorate('headroomRateLimit', {
     policies: () => resolver.policies(),
     Store,
+    peek: (policy: string, key: string) => usage(named(policy), key, 0),
+    charge: (policy: string, key: string, n = 1) => usage(named(policy), key, n),
+    reset (policy: string, key: string) {
+      return engine.reset(named(policy), key).then(() => {})
+    },
+    address,
     get mode () {
       if (!guard) return 'local' as const
       return guard.healthy && guard.client.status === 'ready' ? 'redis' as const : 'fallback' as const

@@ -29,7 +29,7 @@ interface Pending {
 const COMMAND = 'headroomSlidingWindow'
 
 type ScriptClient = RedisClient & {
-  [COMMAND]: (key: string, limit: number, g: number, k: number, n: number) => Promise<[number, number, number]>
+  [COMMAND]: (key: string, limit: number, g: number, k: number, n: number, w: number) => Promise<[number, number, number]>
 }
 
 /** Registers the script once per client; ioredis falls back from EVALSHA to EVAL on NOSCRIPT (a restarted Redis). */
@@ -89,7 +89,7 @@ export class Engine {
    */
   takeLocal (policy: Policy, key: string): StoreResult | undefined {
     if (this.guard !== null) return undefined
-    const take = this.local.take(this.redisKey(policy, key), policy.limit, policy.granularityMs, policy.buckets, 1)
+    const take = this.local.take(this.redisKey(policy, key), policy.limit, policy.granularityMs, policy.buckets, 1, policy.windowMs)
     const result = this.#localResult
     result.current = take.admitted > 0 ? take.count : policy.limit + 1
     result.ttl = Math.max(1, take.retryMs)
@@ -124,6 +124,47 @@ export class Engine {
     }
   }
 
+  /**
+   * Takes `n` (0: only reads) from `key` under `policy` outside the request
+   * hooks, for counters an application charges itself (failed logins).
+   * Same key, script and fallback as a request; not batched. Rejects with
+   * StoreUnavailable while Redis is down with `onStoreDown: 'closed'`;
+   * with `'open'` it reports an empty count.
+   */
+  async use (policy: Policy, key: string, n: number): Promise<Take & { source: Source }> {
+    const fullKey = this.redisKey(policy, key)
+    if (this.guard === null) {
+      return { ...this.local.take(fullKey, policy.limit, policy.granularityMs, policy.buckets, n, policy.windowMs), source: 'local' }
+    }
+    try {
+      const [admitted, count, retryMs] = await this.guard.run((c) =>
+        (c as ScriptClient)[COMMAND](fullKey, policy.limit, policy.granularityMs, policy.buckets, n, policy.windowMs))
+      return { admitted: Number(admitted), count: Number(count), retryMs: Number(retryMs), source: 'redis' }
+    } catch (err) {
+      if (this.#onStoreDown === 'closed') throw new StoreUnavailable((err as Error).message)
+      this.#events.onDecided?.(policy, this.#onStoreDown === 'open' ? 'open' : 'local', 1)
+      if (this.#onStoreDown === 'open') return { admitted: n, count: 0, retryMs: 0, source: 'open' }
+      const limit = Math.ceil(policy.limit / this.#localDivisor)
+      const take = this.local.take(fullKey, limit, policy.granularityMs, policy.buckets, n, policy.windowMs)
+      // offset as #answer does, so the caller compares with the policy's limit
+      return { ...take, count: take.count + policy.limit - limit, source: 'local' }
+    }
+  }
+
+  /** Forgets `key` under `policy`: in Redis when it can be reached, and always in this process. */
+  async reset (policy: Policy, key: string): Promise<Source> {
+    const fullKey = this.redisKey(policy, key)
+    this.local.delete(fullKey)
+    this.#blocked?.delete(fullKey)
+    if (this.guard === null) return 'local'
+    try {
+      await this.guard.run((c) => c.del(fullKey))
+      return 'redis'
+    } catch {
+      return 'local'
+    }
+  }
+
   readonly #flush = (): void => {
     this.#scheduled = false
     for (const pending of this.#pending.values()) {
@@ -143,7 +184,7 @@ export class Engine {
     pending.callbacks = []
     pending.inFlight = true
     const guard = this.guard as RedisGuard
-    guard.run((c) => (c as ScriptClient)[COMMAND](key, policy.limit, policy.granularityMs, policy.buckets, callbacks.length))
+    guard.run((c) => (c as ScriptClient)[COMMAND](key, policy.limit, policy.granularityMs, policy.buckets, callbacks.length, policy.windowMs))
       .then(
         ([admitted, count, retryMs]) => {
           const take = { admitted: Number(admitted), count: Number(count), retryMs: Math.max(1, Number(retryMs)) }
@@ -165,7 +206,7 @@ export class Engine {
     if (this.#onStoreDown === 'local') {
       this.#events.onDecided?.(policy, 'local', callbacks.length)
       const limit = Math.ceil(policy.limit / this.#localDivisor)
-      this.#answer(callbacks, policy, this.local.take(key, limit, policy.granularityMs, policy.buckets, callbacks.length), limit)
+      this.#answer(callbacks, policy, this.local.take(key, limit, policy.granularityMs, policy.buckets, callbacks.length, policy.windowMs), limit)
       return
     }
     const unavailable = new StoreUnavailable(err.message)

@@ -14,21 +14,26 @@ export interface Take {
 /**
  * Bucketed sliding window, in Redis, on the server's clock.
  *
- * The window of W ms is counted in k sub-windows of g = ceil(W / k) ms. A
- * request is admitted when the k + 1 sub-windows overlapping (now - W, now]
- * hold fewer than `limit`. Every rolling window (a, a + W] lies inside the
- * sub-windows some later admission checked, so no rolling window ever admits
- * more than `limit` (a fixed window admits 2 × limit - 1 across a boundary,
- * GCRA with a burst of `limit` admits up to 2 × limit - 1 in W as well). The
- * price is that quota frees up to g ms later than an exact log, whose memory
- * grows with `limit`; here it is k + 3 hash fields whatever the limit.
+ * The window of W ms is counted in sub-windows of g = ceil(W / k) ms. An
+ * admission at time a counts until a + W (inclusive): for every sub-window
+ * but the newest, a is taken to be the sub-window's last millisecond; for the
+ * newest, the time of the last admission `l` (no later admission exists in
+ * it). A request is admitted while the counted admissions are fewer than
+ * `limit`, so every closed interval of length W (every rolling window) holds
+ * at most `limit` admissions (a fixed window admits 2 × limit - 1 across a
+ * boundary, GCRA with a burst of `limit` admits up to 2 × limit - 1 in W as
+ * well). Quota frees at most g ms later than an exact log would, whose
+ * memory grows with `limit`; here it is at most k + 4 hash fields whatever
+ * the limit. The time until the count next drops is therefore never more
+ * than W + 1 ms: `Retry-After` never exceeds the window.
  *
  * One key per call (Cluster-safe), TIME inside the script (no clock skew
  * between instances), `n` requests per call so concurrent requests for one
- * key share a round trip. Fields: `s` = sum, `o` = oldest sub-window held,
+ * key share a round trip; `n` = 0 reads the count without taking. Fields:
+ * `s` = sum, `o` = oldest sub-window held, `l` = last admission (ms),
  * `<index>` = count of that sub-window.
  *
- * ARGV: limit, g (ms), k, n. Returns { admitted, count, retryMs }.
+ * ARGV: limit, g (ms), k, n, W (ms). Returns { admitted, count, retryMs }.
  */
 export const SLIDING_WINDOW_LUA = `
 local key = KEYS[1]
@@ -36,33 +41,33 @@ local limit = tonumber(ARGV[1])
 local g = tonumber(ARGV[2])
 local k = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
+local w = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cur = math.floor(now / g)
-local first = cur - k
-local st = redis.call('HMGET', key, 's', 'o')
+local first = math.floor((now - w) / g)
+local st = redis.call('HMGET', key, 's', 'o', 'l')
 local s = tonumber(st[1]) or 0
 local o = tonumber(st[2]) or cur
+local l = tonumber(st[3]) or now
 local dirty = false
-if s > 0 and o < first then
+if s > 0 and (now > l + w or first - o > 2 * k + 4) then
+  redis.call('DEL', key)
+  s = 0
+elseif s > 0 and o < first then
   dirty = true
-  if first - o > 2 * k + 4 then
-    redis.call('DEL', key)
-    s = 0
-  else
-    local j = o
-    while j < first do
-      local v = redis.call('HGET', key, j)
-      if v then
-        s = s - tonumber(v)
-        redis.call('HDEL', key, j)
-      end
-      j = j + 1
+  local j = o
+  while j < first do
+    local v = redis.call('HGET', key, j)
+    if v then
+      s = s - tonumber(v)
+      redis.call('HDEL', key, j)
     end
-    if s > 0 then
-      while j < cur and redis.call('HEXISTS', key, j) == 0 do j = j + 1 end
-      o = j
-    end
+    j = j + 1
+  end
+  if s > 0 then
+    while j < cur and redis.call('HEXISTS', key, j) == 0 do j = j + 1 end
+    o = j
   end
 end
 if s <= 0 then
@@ -75,13 +80,22 @@ if admitted < 0 then admitted = 0 end
 if admitted > 0 then
   redis.call('HINCRBY', key, cur, admitted)
   s = s + admitted
+  l = now
   dirty = true
 end
 if dirty then
-  redis.call('HSET', key, 's', s, 'o', o)
-  redis.call('PEXPIRE', key, (k + 2) * g)
+  if s > 0 then
+    redis.call('HSET', key, 's', s, 'o', o, 'l', l)
+    redis.call('PEXPIRE', key, l + w + 1 - now)
+  else
+    redis.call('DEL', key)
+  end
 end
-return { admitted, s, (o + k + 1) * g - now }
+local retry = w + 1
+if s > 0 then
+  if o == math.floor(l / g) then retry = l + w + 1 - now else retry = (o + 1) * g + w - now end
+end
+return { admitted, s, retry }
 `
 
 interface LocalState {
@@ -89,6 +103,8 @@ interface LocalState {
   counts: Uint32Array
   sum: number
   oldest: number
+  /** the last admission, ms */
+  last: number
 }
 
 /**
@@ -109,29 +125,34 @@ export class LocalWindow {
     return this.#states.size
   }
 
-  take (key: string, limit: number, g: number, k: number, n: number): Take {
+  /** Forgets `key` (a reset). */
+  delete (key: string): void {
+    this.#states.delete(key)
+  }
+
+  /** `n` = 0 reads the count without taking. `w` is the window in ms (k × g by default). */
+  take (key: string, limit: number, g: number, k: number, n: number, w: number = g * k): Take {
     const now = this.#now()
     const cur = Math.floor(now / g)
-    const first = cur - k
+    const first = Math.floor((now - w) / g)
+    const ring = k + 1
     let state = this.#states.get(key)
-    if (state === undefined || state.counts.length !== k + 1) {
-      state = { counts: new Uint32Array(k + 1), sum: 0, oldest: cur }
+    if (state === undefined || state.counts.length !== ring) {
+      if (n === 0) return { admitted: 0, count: 0, retryMs: w + 1 }
+      state = { counts: new Uint32Array(ring), sum: 0, oldest: cur, last: now }
       this.#states.set(key, state)
     }
-    const ring = k + 1
-    if (state.sum > 0 && state.oldest < first) {
-      if (first - state.oldest > ring) {
-        state.counts.fill(0)
-        state.sum = 0
-      } else {
-        let j = state.oldest
-        for (; j < first; j++) {
-          state.sum -= state.counts[j % ring] ?? 0
-          state.counts[j % ring] = 0
-        }
-        while (state.sum > 0 && j < cur && state.counts[j % ring] === 0) j++
-        state.oldest = j
+    if (state.sum > 0 && (now > state.last + w || first - state.oldest > ring)) {
+      state.counts.fill(0)
+      state.sum = 0
+    } else if (state.sum > 0 && state.oldest < first) {
+      let j = state.oldest
+      for (; j < first; j++) {
+        state.sum -= state.counts[j % ring] ?? 0
+        state.counts[j % ring] = 0
       }
+      while (state.sum > 0 && j < cur && state.counts[j % ring] === 0) j++
+      state.oldest = j
     }
     if (state.sum <= 0) {
       state.sum = 0
@@ -141,7 +162,14 @@ export class LocalWindow {
     if (admitted > 0) {
       state.counts[cur % ring] = (state.counts[cur % ring] ?? 0) + admitted
       state.sum += admitted
+      state.last = now
     }
-    return { admitted, count: state.sum, retryMs: (state.oldest + k + 1) * g - now }
+    return { admitted, count: state.sum, retryMs: retryOf(state, g, w, now) }
   }
+}
+
+/** Milliseconds until the count next drops: never more than w + 1. */
+function retryOf (state: LocalState, g: number, w: number, now: number): number {
+  if (state.sum === 0) return w + 1
+  return state.oldest === Math.floor(state.last / g) ? state.last + w + 1 - now : (state.oldest + 1) * g + w - now
 }
