@@ -33,8 +33,9 @@ t.test('production refuses the default secret, a short secret and the embedded d
   t.ok(prod.some((p) => p.startsWith('DATABASE_URL')))
   t.ok(problems({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x', SESSION_SECRET: DEV_SESSION_SECRET }).some((p) => p.startsWith('SESSION_SECRET')))
   t.ok(problems({ SESSION_SECRET: 'short' }).some((p) => p.startsWith('SESSION_SECRET') && p.includes('32')))
-  const ok = loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x', SESSION_SECRET: 'a'.repeat(40) + ',' + 'b'.repeat(40) })
-  t.same(ok.sessionSecrets, ['a'.repeat(40), 'b'.repeat(40)], 'several secrets, newest first')
+  const [a, b] = ['k3J9xQ2mZp7VtR4wLs8NcY6bHf1DgE0u', 'Qw8Er7Ty6Ui5Op4As3Df2Gh1Jk0LzXcV']
+  const ok = loadConfig({ NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x', SESSION_SECRET: `${a},${b}` })
+  t.same(ok.sessionSecrets, [a, b], 'several secrets, newest first')
 })
 
 t.test('replicas without a primary are refused', async (t) => {

@@ -205,6 +205,7 @@ export const headroomSession = fp(plugin, {
 export default headroomSession
 
 export * as errors from './errors.js'
+export { secretWeakness, SECRET_PLACEHOLDERS } from './secrets.js'
 export { HeadroomStore, type UserSession } from './store.js'
 export {
   normalizeOptions,
