@@ -10,11 +10,14 @@ import type { Db } from './db.js'
 import type { Caches, Deps, SessionControl } from './deps.js'
 import { InsightsModel, type Insights } from './insights.js'
 import { loggerOptions } from './logging.js'
+import { LoginGuard, loginPolicies } from './login-guard.js'
+import { HashGate } from './passwords.js'
 import { MarketClient } from './market.js'
 import { connectRedis } from './redis.js'
 import { authRoutes } from './routes/auth.js'
 import { financeRoutes } from './routes/finance.js'
 import { staticRoutes } from './static.js'
+import { serverOptions } from './timeouts.js'
 
 declare module '@headroom/cache' {
   interface CacheNamespaces {
@@ -41,6 +44,8 @@ export interface AppOptions {
   /** injected for tests: count calls, change latency */
   market?: MarketClient
   insights?: InsightsModel
+  /** the password-hashing bound; default PASSWORD_HASH_CONCURRENCY at once (tests watch it) */
+  hashGate?: HashGate
 }
 
 /**
@@ -57,7 +62,9 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     // connections but answers requests in flight; true would cut a POST still
     // uploading its body, which a load balancer cannot retry (test/drain.test.ts).
     // @headroom/health's drain timeout bounds the wait.
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // slow and idle clients: HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS
+    ...serverOptions(config.server)
   })
   // added first, so it runs last: the plugins have flushed and ended their connections
   if (opts.afterClose) app.addHook('onClose', opts.afterClose)
@@ -126,8 +133,10 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
 
   // 500 per 15 minutes per user (per address before login), shared by every
   // instance through Redis; /assets/*, the probes and /metrics are free. Login
-  // and signup have a policy of their own, keyed by address and email, so
-  // password guessing is slow even from many addresses at one account.
+  // and signup have a policy of their own, keyed by address and email (every
+  // attempt), and the failure counters of login-guard.ts: failed logins per
+  // address (IPv6 /64), per account (from addresses new to it), per address
+  // and account, signups per address.
   await app.register(headroomRateLimit, {
     limit: config.rateLimit.max,
     window: config.rateLimit.windowMs,
@@ -143,9 +152,11 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
           const email = (request.body as { email?: unknown } | undefined)?.email
           return typeof email === 'string' ? `${client}:${email.toLowerCase().slice(0, 254)}` : undefined
         }
-      }
+      },
+      ...loginPolicies(config.login)
     }
   })
+  const guard = new LoginGuard(app.headroomRateLimit, opts.hashGate ?? new HashGate(config.passwordHashConcurrency))
 
   // Two tiers (this process's L1, Redis L2 shared by every instance), each
   // namespace with the policy its data can bear. Per-user namespaces cannot
@@ -192,7 +203,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   }
 
   await app.register(staticRoutes)
-  await app.register(authRoutes, { deps, credentialRouteConfig: { rateLimit: { groupId: 'credentials' } } })
+  await app.register(authRoutes, { deps, guard, credentialRouteConfig: { rateLimit: { groupId: 'credentials' } } })
   await app.register(financeRoutes, { deps })
   return app
 }

@@ -1,3 +1,6 @@
+import { MIN_SECRET_LENGTH, secretWeakness } from '@headroom/session'
+import type { LoginLimits } from './login-guard.js'
+import type { ServerTimeouts } from './timeouts.js'
 import { envReader, parseRedisUrl, parseTrustProxy, type Env, type RedisTarget, type TrustProxy } from './env.js'
 
 /**
@@ -37,6 +40,26 @@ export const DEFAULT_RATE_LIMIT_WINDOW_MS = 15 * 60_000
 export const DEFAULT_DRAIN_DELAY_MS = 10_000
 /** @default 10 */
 export const DEFAULT_LOGIN_LIMIT_MAX = 10
+/** @default 900000 (15 minutes): the window of every failed-login counter and of the signup counter */
+export const DEFAULT_LOGIN_FAILURE_WINDOW_MS = 15 * 60_000
+/** @default 10: failed logins per account from addresses that have not logged into it */
+export const DEFAULT_LOGIN_ACCOUNT_FAILURES_MAX = 10
+/** @default 50: failed logins per address (IPv6 /64), whatever the emails */
+export const DEFAULT_LOGIN_ADDRESS_FAILURES_MAX = 50
+/** @default 5: failed logins per address and account, cleared by a successful login */
+export const DEFAULT_LOGIN_PAIR_FAILURES_MAX = 5
+/** @default 10: signups per address (IPv6 /64) */
+export const DEFAULT_SIGNUP_ADDRESS_MAX = 10
+/** @default 2592000000 (30 days): how long a successful login keeps an address known to the account */
+export const KNOWN_ADDRESS_MS = 30 * 86_400_000
+/** @default 4 (libuv's thread pool, where scrypt runs): password hashes at once per instance */
+export const DEFAULT_PASSWORD_HASH_CONCURRENCY = 4
+/** @default 10000 (nginx's client_header_timeout in deploy/nginx) */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
+/** @default 30000: headers and body */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+/** @default 72000: above the load balancer's idle timeout (nginx upstream keepalive_timeout 60 s) */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000
 
 export interface Config {
   env: 'development' | 'production' | 'test'
@@ -64,6 +87,11 @@ export interface Config {
   insights: { costMs: number, ttlS: number }
   summaryTtlS: number
   rateLimit: { max: number, windowMs: number, loginMax: number }
+  /** failed-login and signup counters (login-guard.ts) */
+  login: LoginLimits
+  passwordHashConcurrency: number
+  /** the HTTP server's timeouts for slow and idle clients (timeouts.ts) */
+  server: ServerTimeouts
   /** how long a draining instance keeps serving after SIGTERM, failing readiness, before it closes */
   drainDelayMs: number
   /** bearer token for /metrics from any address; without it only loopback and private ranges may read it */
@@ -131,12 +159,7 @@ export function loadConfig (env: Env = process.env): Config {
 
   const secretsRaw = str('SESSION_SECRET')
   const sessionSecrets = (secretsRaw ?? DEV_SESSION_SECRET).split(',').map((s) => s.trim()).filter(Boolean)
-  if (sessionSecrets.some((s) => s.length < 32)) {
-    problems.push('SESSION_SECRET must be at least 32 characters (comma-separate several to rotate: newest first)')
-  }
-  if (production && (secretsRaw === undefined || sessionSecrets.includes(DEV_SESSION_SECRET))) {
-    problems.push('SESSION_SECRET must be set to a secret of your own when NODE_ENV=production (the development default is refused)')
-  }
+  problems.push(...secretProblems(sessionSecrets, secretsRaw, production))
   const metricsToken = str('METRICS_TOKEN')
   if (metricsToken !== undefined && metricsToken.length < 16) problems.push('METRICS_TOKEN must be at least 16 characters')
 
@@ -181,6 +204,16 @@ export function loadConfig (env: Env = process.env): Config {
       windowMs: int('RATE_LIMIT_WINDOW_MS', DEFAULT_RATE_LIMIT_WINDOW_MS, 1000, 86_400_000),
       loginMax: int('LOGIN_RATE_LIMIT_MAX', DEFAULT_LOGIN_LIMIT_MAX, 1, 10_000)
     },
+    login: {
+      windowMs: int('LOGIN_FAILURE_WINDOW_MS', DEFAULT_LOGIN_FAILURE_WINDOW_MS, 1000, 86_400_000),
+      accountFailures: int('LOGIN_ACCOUNT_FAILURES_MAX', DEFAULT_LOGIN_ACCOUNT_FAILURES_MAX, 1, 10_000),
+      addressFailures: int('LOGIN_ADDRESS_FAILURES_MAX', DEFAULT_LOGIN_ADDRESS_FAILURES_MAX, 1, 100_000),
+      pairFailures: int('LOGIN_PAIR_FAILURES_MAX', DEFAULT_LOGIN_PAIR_FAILURES_MAX, 1, 10_000),
+      signups: int('SIGNUP_ADDRESS_MAX', DEFAULT_SIGNUP_ADDRESS_MAX, 1, 100_000),
+      knownMs: KNOWN_ADDRESS_MS
+    },
+    passwordHashConcurrency: int('PASSWORD_HASH_CONCURRENCY', DEFAULT_PASSWORD_HASH_CONCURRENCY, 1, 1024),
+    server: serverTimeouts(int, problems),
     drainDelayMs: int('DRAIN_DELAY_MS', production ? DEFAULT_DRAIN_DELAY_MS : 0, 0, 600_000),
     metricsToken
   }
@@ -214,4 +247,37 @@ function redisTargets (str: (name: string) => string | undefined, problems: stri
       : 'SESSION_REDIS_URL is set but the cache has no Redis: set CACHE_REDIS_URL or REDIS_URL too (a cache in one process misses the other instances\' invalidations)')
   }
   return { sessions, cache }
+}
+
+/**
+ * SESSION_SECRET by @headroom/session's own rule (`secretWeakness`, what
+ * the plugin refuses at start-up in production), so a value accepted here is
+ * never refused later. Outside production the plugin takes any non-empty
+ * secret; this check still asks for MIN_SECRET_LENGTH characters.
+ */
+function secretProblems (secrets: string[], raw: string | undefined, production: boolean): string[] {
+  if (secrets.length === 0) return ['SESSION_SECRET holds no secret (only commas and spaces)']
+  if (production && (raw === undefined || secrets.includes(DEV_SESSION_SECRET))) {
+    return ['SESSION_SECRET must be set to a secret of your own when NODE_ENV=production (the development default is refused)']
+  }
+  const problems: string[] = []
+  secrets.forEach((secret, i) => {
+    const why = production ? secretWeakness(secret) : secret.length < MIN_SECRET_LENGTH ? 'too short' : null
+    const which = secrets.length > 1 ? ` (secret ${i + 1} of ${secrets.length})` : ''
+    if (why !== null) problems.push(`SESSION_SECRET${which}: ${why}; it must be at least ${MIN_SECRET_LENGTH} random characters (comma-separate several to rotate: newest first), e.g. from \`openssl rand -base64 48\``)
+  })
+  return problems
+}
+
+/** HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, and the one combination Node refuses. */
+function serverTimeouts (int: (name: string, def: number, min: number, max: number) => number, problems: string[]): ServerTimeouts {
+  const timeouts = {
+    headersTimeoutMs: int('HEADERS_TIMEOUT_MS', DEFAULT_HEADERS_TIMEOUT_MS, 100, 600_000),
+    requestTimeoutMs: int('REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 100, 3_600_000),
+    keepAliveTimeoutMs: int('KEEP_ALIVE_TIMEOUT_MS', DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 1000, 3_600_000)
+  }
+  if (timeouts.headersTimeoutMs > timeouts.requestTimeoutMs) {
+    problems.push(`HEADERS_TIMEOUT_MS (${timeouts.headersTimeoutMs}) must not exceed REQUEST_TIMEOUT_MS (${timeouts.requestTimeoutMs}): the request timeout counts the headers too`)
+  }
+  return timeouts
 }

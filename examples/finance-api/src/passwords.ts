@@ -39,3 +39,44 @@ export function dummyHash (): Promise<string> {
   dummy ??= hashPassword(randomBytes(16).toString('hex'))
   return dummy
 }
+
+/**
+ * At most `max` password hashes (scrypt, on libuv's thread pool) at once in
+ * this process. A hash that finds no free slot is refused at once rather than
+ * queued: a login storm then costs a bounded amount of CPU and memory (each
+ * scrypt holds 32 MiB) and the excess is answered 503 + Retry-After, never
+ * left to pile up behind the thread pool and time out. `inFlight` and
+ * `refused` are for tests and logs.
+ */
+export class HashGate {
+  readonly max: number
+  #inFlight = 0
+  #refused = 0
+
+  constructor (max: number) {
+    if (!Number.isInteger(max) || max < 1) throw new RangeError(`HashGate: max must be an integer >= 1, got ${max}`)
+    this.max = max
+  }
+
+  get inFlight (): number {
+    return this.#inFlight
+  }
+
+  get refused (): number {
+    return this.#refused
+  }
+
+  /** Runs `hash` if a slot is free; undefined (nothing run) when `max` are already running. */
+  async run<T> (hash: () => Promise<T>): Promise<T | undefined> {
+    if (this.#inFlight >= this.max) {
+      this.#refused++
+      return undefined
+    }
+    this.#inFlight++
+    try {
+      return await hash()
+    } finally {
+      this.#inFlight--
+    }
+  }
+}

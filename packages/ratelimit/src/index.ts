@@ -49,6 +49,8 @@ export interface RateLimitHandle {
 export interface Usage {
   /** counted in the rolling window (at most the policy's limit) */
   count: number
+  /** how many of this call's `n` were counted (fewer when the limit was reached; 0 for `peek`): 0 of 1 means refuse it */
+  counted: number
   limit: number
   remaining: number
   /** true when count has reached the limit: refuse, and send `retryAfterS` as Retry-After */
@@ -257,6 +259,7 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     const count = Math.min(take.count, policy.limit)
     return {
       count,
+      counted: take.admitted,
       limit: policy.limit,
       remaining: policy.limit - count,
       blocked: count >= policy.limit,

@@ -4,6 +4,7 @@ import { newCsrfToken, requireCsrf, userOf } from '../auth.js'
 import type { Deps } from '../deps.js'
 import { BadCredentials, EmailTaken, Unauthenticated } from '../errors.js'
 import { dummyHash, hashPassword, verifyPassword } from '../passwords.js'
+import type { LoginGuard } from '../login-guard.js'
 import { createUser, EmailTakenError, findCredentials, findUser, type User } from '../repo.js'
 
 const email = { type: 'string', format: 'email', maxLength: 254 } as const
@@ -23,9 +24,11 @@ export interface AuthRouteOptions {
   deps: Deps
   /** route config for signup and login (the rate-limit policy) */
   credentialRouteConfig?: Record<string, unknown>
+  /** failure counters and the hashing bound (login-guard.ts) */
+  guard: LoginGuard
 }
 
-export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { deps, credentialRouteConfig = {} }) => {
+export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { deps, guard, credentialRouteConfig = {} }) => {
   const { db: dbFor, sessions } = deps
 
   /**
@@ -55,7 +58,8 @@ export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { de
     }
   }, async (request, reply) => {
     const { email, password, name } = request.body
-    const passwordHash = await hashPassword(password)
+    // per address (/64) and inside the per-instance hashing bound
+    const passwordHash = await guard.signup(request, reply, () => hashPassword(password))
     let user: User
     try {
       user = await createUser(dbFor(request), { email, name: name.trim(), passwordHash })
@@ -78,11 +82,20 @@ export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { de
       },
       response: { 200: sessionReply }
     }
-  }, async (request) => {
-    const found = await findCredentials(dbFor(request), request.body.email)
-    // same work whether or not the email exists: no user enumeration by timing
-    const ok = await verifyPassword(request.body.password, found?.passwordHash ?? await dummyHash())
-    if (!found || !ok) throw new BadCredentials()
+  }, async (request, reply) => {
+    const { email, password } = request.body
+    // failure counters first (a refused attempt costs no hash), then the hash inside the bound
+    const { result: found, attempt } = await guard.login(request, reply, email, async () => {
+      const found = await findCredentials(dbFor(request), email)
+      // same work whether or not the email exists: no user enumeration by timing
+      const ok = await verifyPassword(password, found?.passwordHash ?? await dummyHash())
+      return ok ? found : undefined
+    })
+    if (!found) {
+      await attempt.failed()
+      throw new BadCredentials()
+    }
+    await attempt.succeeded()
     const { passwordHash: _, ...user } = found
     return startSession(request, user)
   })
