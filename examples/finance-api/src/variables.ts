@@ -31,7 +31,7 @@ const PLAIN: ConfigVariable[] = [
   { name: 'SESSION_REDIS_URL', description: 'Redis for sessions and rate limits, overriding REDIS_URL for them (same forms)' },
   { name: 'CACHE_REDIS_URL', description: 'Redis for the cache and its invalidation bus, overriding REDIS_URL for it (same forms)' },
   { name: 'REDIS_KEY_PREFIX', description: 'prefix of every Redis key this app writes' },
-  { name: 'SESSION_SECRET', description: 'at least 32 characters; comma-separate several to rotate (the first signs, all verify); required in production' },
+  { name: 'SESSION_SECRET', description: 'at least 32 characters; comma-separate several to rotate (the first signs, all verify); required in production, where each must pass @headroom/session\'s rule (no placeholder, at least 8 distinct characters)' },
   { name: 'TRUST_PROXY', description: 'false, true, or comma-separated addresses/CIDRs (IPv4, IPv6) of the load balancers whose X-Forwarded-* headers are believed' },
   { name: 'METRICS_TOKEN', description: 'bearer token that opens /metrics from any address (at least 16 characters)' },
   { name: 'DRAIN_DELAY_MS', description: 'how long a SIGTERM\'d instance keeps serving with readiness failing' },
