@@ -32,3 +32,24 @@ t.test('on a 3-master Redis Cluster: one key per call, exact limits for clients 
   t.notMatch(await getHub(apps[0] as typeof apps[0]).registry.metrics(), /headroom_ratelimit_fallback_total\{/, 'no request decided without Redis')
   t.same(await burst(apps, 2), [200, 200], 'the local client (127.0.0.1) has its own fresh quota')
 })
+
+t.test('on a 3-master Redis Cluster: peek, charge and reset for keys on every shard, shared by instances', async (t) => {
+  const cluster = await startRedisCluster(t)
+  const client = new Cluster(cluster.startupNodes, { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } })
+  t.teardown(() => client.disconnect())
+  await new Promise((resolve) => client.once('ready', resolve))
+  const policies = { failures: { limit: 3, window: '1m' } }
+  const [a, b] = await Promise.all([1, 2].map(() => buildApp(t, { redis: client, policies }))) as [Awaited<ReturnType<typeof buildApp>>, Awaited<ReturnType<typeof buildApp>>]
+  const accounts = Array.from({ length: 12 }, (_, i) => `a:user${i}@example.com`)
+  for (const key of accounts) {
+    await a.headroomRateLimit.charge('failures', key)
+    await b.headroomRateLimit.charge('failures', key, 2)
+  }
+  const usages = await Promise.all(accounts.map((key) => a.headroomRateLimit.peek('failures', key)))
+  t.ok(usages.every((u) => u.blocked && u.count === 3 && u.source === 'redis'), 'every key reached its limit through both instances, counted in Redis')
+  const slots = new Set(await Promise.all(accounts.map((key) => client.cluster('KEYSLOT', `headroom:rl:failures:${key}`))))
+  t.ok(slots.size > 1, `the keys span ${slots.size} slots`)
+  await Promise.all(accounts.map((key) => b.headroomRateLimit.reset('failures', key)))
+  const after = await Promise.all(accounts.map((key) => a.headroomRateLimit.peek('failures', key)))
+  t.ok(after.every((u) => u.count === 0), 'reset reaches every shard')
+})
