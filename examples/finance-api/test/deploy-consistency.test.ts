@@ -5,6 +5,7 @@
  * path answers as a probe should on a running app (not a string compare).
  */
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync } from 'node:fs'
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -72,8 +73,13 @@ t.test('the manifests\' values load with the app\'s own loadConfig, on the port 
   const k8s = await materialise(k8sEnv(container), (path) => {
     t.ok(path.startsWith(`${mount.mountPath}/`), `${path} is in the mounted Secret`)
     const key = path.slice(mount.mountPath.length + 1)
-    return { file: join(dir, `k8s-${key}`), value: secretExample.stringData[key] }
+    // the example's session_secret is a placeholder, refused in production by the
+    // configuration check as by @headroom/session (test/secrets.test.ts): a generated one stands in
+    const value = key === 'session_secret' ? randomBytes(32).toString('base64url') : secretExample.stringData[key]
+    return { file: join(dir, `k8s-${key}`), value }
   })
+  t.throws(() => loadConfig({ ...k8s, SESSION_SECRET_FILE: '', SESSION_SECRET: secretExample.stringData.session_secret }), /SESSION_SECRET: a secret is a documentation placeholder/,
+    'k8s: the example Secret\'s placeholder session_secret is refused at start')
   let config: Config | undefined
   t.doesNotThrow(() => { config = loadConfig(k8s) }, 'k8s: loadConfig accepts the ConfigMap, env and Secret')
   const containerPort = (container.ports as Obj[]).find((p) => p.name === 'http')!.containerPort
