@@ -1,6 +1,6 @@
 import createError from '@fastify/error'
 
-/** A bad plugin option or route `config.rateLimit`; thrown at register/ready, never at request time. */
+/** A bad plugin option or route `config.rateLimit`, thrown at register/ready; or an unknown policy given to peek/charge/reset, thrown at the call. */
 export const InvalidOption = createError<[string, string]>(
   'HEADROOM_RATELIMIT_INVALID_OPTION',
   'Invalid @headroom/ratelimit option "%s": %s',
