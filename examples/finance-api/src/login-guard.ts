@@ -102,7 +102,9 @@ export class LoginGuard {
         // only what an attacker cannot use: the account's and the address's
         // failures stay (a success of the attacker's own account must not
         // clear its address, the owner's success must not clear the account)
-        await Promise.all([rl.reset(POLICY.pair, pair), rl.charge(POLICY.known, pair)])
+        // known for `knownMs` after the *last* success: a count of 1 ages out from
+        // its first admission, so it is renewed (reset, then counted again)
+        await Promise.all([rl.reset(POLICY.pair, pair), rl.reset(POLICY.known, pair).then(() => rl.charge(POLICY.known, pair))])
       }
     }
     return { result, attempt }
