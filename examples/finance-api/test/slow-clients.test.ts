@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
 import http from 'node:http'
+import { readFile } from 'node:fs/promises'
 import net from 'node:net'
 import { isolatedSchema, sleep } from '@headroom/testing'
 import { buildApp } from '../src/app.js'
@@ -145,4 +146,25 @@ t.test('300 slow clients at once do not starve normal requests', async (t) => {
   t.ok(slowest <= 2000, `slowest normal request ${slowest.toFixed(0)} ms (bound 2000 ms, generous for a loaded machine)`)
   t.ok(cut >= 300, `${cut} slow clients cut off by the server`)
   t.same([...slowStatuses].filter((s) => s !== 408 && s !== 0), [], `slow clients get 408 (or a bare close): ${[...slowStatuses].join(',')}`)
+})
+
+t.test('bad timeout values are refused at start, each naming its variable', async (t) => {
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig(env)
+      return []
+    } catch (err) {
+      return (err as { problems: string[] }).problems
+    }
+  }
+  t.match(problems({ HEADERS_TIMEOUT_MS: 'soon' }), [/^HEADERS_TIMEOUT_MS must be an integer/])
+  t.match(problems({ REQUEST_TIMEOUT_MS: '-1' }), [/^REQUEST_TIMEOUT_MS must be an integer/])
+  t.match(problems({ KEEP_ALIVE_TIMEOUT_MS: '500' }), [/^KEEP_ALIVE_TIMEOUT_MS must be an integer from 1000/])
+  t.match(problems({ HEADERS_TIMEOUT_MS: '20000', REQUEST_TIMEOUT_MS: '10000' }), [/^HEADERS_TIMEOUT_MS \(20000\) must not exceed REQUEST_TIMEOUT_MS \(10000\)/])
+  t.same(problems({ HEADERS_TIMEOUT_MS: '10000', REQUEST_TIMEOUT_MS: '10000', KEEP_ALIVE_TIMEOUT_MS: '75000' }), [], 'equal head and request timeouts are fine')
+  t.match(loadConfig({}).server, { headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 72_000 }, 'the documented defaults')
+  // the shipped balancer must close an idle upstream connection before the instance does
+  const nginx = await readFile(new URL('../deploy/nginx/nginx.conf.template', import.meta.url), 'utf8')
+  const upstreamIdleS = Number(/\bkeepalive\s+\d+;\s*\n\s*keepalive_timeout\s+(\d+)s;/.exec(nginx)?.[1])
+  t.ok(loadConfig({}).server.keepAliveTimeoutMs > upstreamIdleS * 1000, `KEEP_ALIVE_TIMEOUT_MS's default is above nginx's upstream keepalive_timeout (${upstreamIdleS} s)`)
 })
