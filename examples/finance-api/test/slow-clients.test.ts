@@ -106,6 +106,7 @@ t.test('300 slow clients at once do not starve normal requests', async (t) => {
   const port = await listening(t)
   const signal = { stop: false }
   let cut = 0
+  let slowestCut = 0
   let slowStatuses = new Set<number>()
   // 300 at all times: each one that is cut off comes back, for about 4 s
   const slow = Array.from({ length: 300 }, async (_, i) => {
@@ -115,7 +116,7 @@ t.test('300 slow clients at once do not starve normal requests', async (t) => {
       if (!signal.stop) {
         cut++
         slowStatuses = slowStatuses.add(status(end.reply))
-        t.ok(end.ms <= HEADERS_MS + SLACK_MS * 2, 'each slow client is cut off within the headers timeout', { diagnostic: false })
+        slowestCut = Math.max(slowestCut, end.ms)
       }
     }
   })
@@ -145,6 +146,7 @@ t.test('300 slow clients at once do not starve normal requests', async (t) => {
   t.ok(normal.length >= 40, `${normal.length} normal requests went through during the attack`)
   t.ok(slowest <= 2000, `slowest normal request ${slowest.toFixed(0)} ms (bound 2000 ms, generous for a loaded machine)`)
   t.ok(cut >= 300, `${cut} slow clients cut off by the server`)
+  t.ok(slowestCut <= HEADERS_MS + SLACK_MS * 2, `each within the headers timeout (the last one cut after ${slowestCut.toFixed(0)} ms, bound ${HEADERS_MS} ms + ${SLACK_MS * 2} ms with 300 at once)`)
   t.same([...slowStatuses].filter((s) => s !== 408 && s !== 0), [], `slow clients get 408 (or a bare close): ${[...slowStatuses].join(',')}`)
 })
 
