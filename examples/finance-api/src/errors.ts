@@ -6,5 +6,6 @@ export const Unauthenticated = createError('FINANCE_UNAUTHENTICATED', 'log in fi
 export const CsrfRejected = createError('FINANCE_CSRF', 'missing or wrong x-csrf-token header: read it from the login response or GET /api/auth/me', 403)
 export const AccountNotFound = createError('FINANCE_ACCOUNT_NOT_FOUND', 'account %s does not exist or is not yours', 404)
 export const BadCursor = createError('FINANCE_BAD_CURSOR', 'cursor is not one this API returned', 400)
+export const NoSymbols = createError('FINANCE_NO_SYMBOLS', 'symbols names no symbol: omit it for the default five, or list some, e.g. ?symbols=AAPL,MSFT', 400)
 export const UnknownSymbol = createError('FINANCE_UNKNOWN_SYMBOL', 'unknown symbol %s; known: %s', 400)
 export const QuotesUnavailable = createError('FINANCE_QUOTES_UNAVAILABLE', 'market data is unavailable and no recent quote is cached; retry shortly', 503)
