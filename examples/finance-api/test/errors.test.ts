@@ -112,3 +112,16 @@ t.test('plugin errors keep their status and code, never their cause\'s words; 4x
   t.equal(quotes.headers['retry-after'], '5')
   t.notMatch(JSON.stringify(quotes.body), INTERNALS)
 })
+
+t.test('the rate limiter\'s 429 reaches the client as the plugin sent it: problem+json, its code, Retry-After', async (t) => {
+  const app = await hostileApp(t, { env: { LOGIN_RATE_LIMIT_MAX: '1' } })
+  const attempts = []
+  for (let i = 0; i < 2; i++) attempts.push(await new Client(app).login('limited@example.com', 'a wrong password'))
+  t.same(attempts.map((r) => r.status), [401, 429])
+  const limited = attempts[1]!
+  t.match(limited.headers['content-type'], /application\/problem\+json/)
+  t.equal(limited.body.code, 'HEADROOM_RATELIMIT_QUOTA_EXCEEDED')
+  // (its bound by the window is @headroom/ratelimit's own test)
+  t.ok(Number(limited.headers['retry-after']) >= 1, `Retry-After ${limited.headers['retry-after']}`)
+  t.notMatch(JSON.stringify(limited.body), INTERNALS)
+})

@@ -27,7 +27,7 @@ export class LogLines {
  * shared Redis, with no simulated latency and a generous rate limit (the
  * hostile-input tests send thousands of requests as two users).
  */
-export async function hostileApp (t: TestContext, opts: { databaseUrl?: string, logs?: LogLines, extra?: Partial<AppOptions>, routes?: (app: FastifyInstance) => void } = {}) {
+export async function hostileApp (t: TestContext, opts: { databaseUrl?: string, env?: Record<string, string>, logs?: LogLines, extra?: Partial<AppOptions>, routes?: (app: FastifyInstance) => void } = {}) {
   const url = opts.databaseUrl ?? (await isolatedSchema(t)).url
   const redis = await isolatedRedis(t)
   await migrate(url)
@@ -40,7 +40,8 @@ export async function hostileApp (t: TestContext, opts: { databaseUrl?: string, 
     MARKET_FAILURE_RATE: '0',
     INSIGHTS_COST_MS: '0',
     RATE_LIMIT_MAX: '1000000',
-    LOGIN_RATE_LIMIT_MAX: '10000'
+    LOGIN_RATE_LIMIT_MAX: '10000',
+    ...opts.env
   })
   const logger = opts.logs ? { ...(loggerOptions('info') as object), stream: opts.logs.stream } : undefined
   const app = await buildApp({ config, databaseUrl: url, ...(logger ? { logger } : {}), ...opts.extra })
