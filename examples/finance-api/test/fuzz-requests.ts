@@ -194,7 +194,7 @@ export function requests (world: World): fc.Arbitrary<FuzzRequest> {
       })
     },
     { weight: 3, arbitrary: fc.record({ actor: user, method: fc.constant('POST'), url: fc.constantFrom('/api/transactions', '/api/auth/login'), body: fc.integer({ min: 900_000, max: 1_100_000 }).map((n) => ({ huge: n })), csrf }) },
-    { weight: 10, arbitrary: fc.record({ actor: user, method: fc.constant('POST'), url: fc.constantFrom('/api/transactions', '/api/accounts'), body: fc.integer({ min: 10, max: 20_000 }).map((n) => ({ deep: n })), csrf }) },
+    { weight: 10, arbitrary: fc.record({ actor: user, method: fc.constant('POST'), url: fc.constantFrom('/api/transactions', '/api/accounts'), body: fc.integer({ min: 1, max: 17 }).map((b) => ({ deep: 2 ** b })), csrf }) },
     { weight: 30, arbitrary: fc.record({ actor: anyone, method: fc.constantFrom(...METHODS.filter((m) => m !== 'CONNECT')), url: oddPath }) },
     { weight: 20, arbitrary: fc.record({ actor: fc.constant<Actor>('anonymous'), method: fc.constantFrom('GET', 'POST'), url: fc.constantFrom('/api/summary', '/api/accounts', '/api/auth/me', '/api/auth/logout'), cookie: cookieHeader }) }
   ) as fc.Arbitrary<FuzzRequest>
