@@ -1,4 +1,7 @@
+import { errors as cacheErrors } from '@headroom/cache'
+import { errors as coreErrors } from '@headroom/core'
 import { errors as poolErrors } from '@headroom/pool'
+import { errors as sessionErrors } from '@headroom/session'
 import { startPostgres } from '@headroom/testing'
 import t from 'tap'
 import { Client } from './helpers.js'
@@ -69,20 +72,26 @@ t.test('plugin errors keep their status and code, never their cause\'s words; 4x
       app.get('/test/pool-unavailable', async () => { throw new poolErrors.Unavailable('primary', cause) })
       app.get('/test/pool-exhausted', async () => { throw new poolErrors.PoolExhausted('primary', 50, 10) })
       app.get('/test/with-cause', async () => { throw Object.assign(new poolErrors.AcquireTimeout('primary', 2000), { cause: new Error(cause) }) })
+      app.get('/test/session-unavailable', async () => { throw new sessionErrors.Unavailable(cause) })
+      app.get('/test/redis-unavailable', async () => { throw new coreErrors.RedisUnavailable('connect ECONNREFUSED sessions.internal:6379') })
+      app.get('/test/cache-timeout', async () => { throw new cacheErrors.FactoryTimeout(3000) })
       app.get('/test/retry-after', async () => { throw Object.assign(new poolErrors.Closing(), { headers: { 'retry-after': '7' } }) })
     }
   })
   for (const [path, code] of [
     ['/test/pool-unavailable', 'HEADROOM_POOL_UNAVAILABLE'],
     ['/test/pool-exhausted', 'HEADROOM_POOL_EXHAUSTED'],
-    ['/test/with-cause', 'HEADROOM_POOL_ACQUIRE_TIMEOUT']
+    ['/test/with-cause', 'HEADROOM_POOL_ACQUIRE_TIMEOUT'],
+    ['/test/session-unavailable', 'HEADROOM_SESSION_UNAVAILABLE'],
+    ['/test/redis-unavailable', 'HEADROOM_CORE_REDIS_UNAVAILABLE'],
+    ['/test/cache-timeout', 'HEADROOM_CACHE_FACTORY_TIMEOUT']
   ] as const) {
     const res = await app.inject(path)
     t.equal(res.statusCode, 503, path)
     t.equal(res.json().code, code, `${path}: the code reaches the client`)
     t.equal(res.headers['retry-after'], '5', `${path}: the default Retry-After`)
     t.notMatch(res.body, INTERNALS, `${path}: ${res.body}`)
-    t.notMatch(res.body, /password_hash|SELECT|pool "primary"|connections/, `${path}: nothing of the cause or the pool`)
+    t.notMatch(res.body, /password_hash|SELECT|pool "primary"|connections|sessions\.internal|Redis|3000 ms/, `${path}: nothing of the cause, the pool or Redis`)
   }
   t.equal((await app.inject('/test/retry-after')).headers['retry-after'], '7', 'a plugin\'s own Retry-After is kept')
 
