@@ -9,6 +9,8 @@ import { hostileApp } from './hostile.js'
 const COUNT = Number(process.env.FUZZ_REQUESTS ?? 10_000)
 const SEED = Number(process.env.FUZZ_SEED ?? 20261201)
 const PASSWORD = 'fuzz user password'
+/** where anonymous and tampered requests come from (TEST-NET-3) */
+const STRANGERS_ADDRESS = '203.0.113.7'
 
 /** What only one user may ever see: strings no generator produces. */
 const MARKERS = { A: 'mkA-7f3c1e', B: 'mkB-2d9a40' } as const
@@ -78,7 +80,9 @@ t.test(`property: ${COUNT} generated requests (seed ${SEED}) — no 5xx, no othe
     if (r.actor === 'tampered') headers.cookie = tamper(users[i % 2 ? 'A' : 'B'].client.cookie, i)
     if (r.cookie !== undefined) headers.cookie = r.cookie
     if (user && r.csrf !== 'none') headers['x-csrf-token'] = r.csrf === 'wrong' ? 'forged' : user.client.csrfToken ?? ''
-    const inject = () => app.inject({ method: r.method as 'GET', url: r.url, headers, ...(payload === undefined ? {} : { payload }) })
+    // strangers from an address of their own: their failed logins never count against the users' logins (per-address limits)
+    const remoteAddress = user ? '127.0.0.1' : STRANGERS_ADDRESS
+    const inject = () => app.inject({ method: r.method as 'GET', url: r.url, headers, remoteAddress, ...(payload === undefined ? {} : { payload }) })
     const res = /^\/api\/auth\/(login|signup)/.test(r.url) ? await serialized(inject) : await inject()
     statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
 
