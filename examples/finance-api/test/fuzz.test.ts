@@ -117,7 +117,10 @@ t.test(`property: ${COUNT} generated requests (seed ${SEED}) — no 5xx, no othe
       let parsed: unknown
       try { parsed = JSON.parse(body) } catch { parsed = undefined }
       const path = r.url.split('?')[0] ?? ''
-      const theirs = [...listedAccountIds(path, parsed), ...(r.method === 'POST' && path === '/api/transactions' ? [(parsed as { accountId?: string } | undefined)?.accountId ?? ''] : [])].filter((id) => !user.accounts.has(id))
+      const ids = listedAccountIds(path, parsed)
+      // a transaction written: into one of the user's own accounts
+      if (r.method === 'POST' && path === '/api/transactions') ids.push((parsed as { accountId?: string } | undefined)?.accountId ?? '')
+      const theirs = ids.filter((id) => !user.accounts.has(id))
       if (theirs.length > 0) problems.push(`${user.name} was shown accounts ${theirs.join(',')}`)
     }
     return problems
