@@ -119,13 +119,14 @@ function compiler (options: Options): Ajv {
 
 /**
  * Bodies are JSON, so their types are meant: no coercion (`"5"` and `true`
- * are not the integer 5 and 1) and no silently dropped property (an unknown
- * one is a 400). A query string and URL parameters are text by nature: their
- * numbers are coerced, and a repeated parameter becomes an array, which a
- * scalar schema refuses.
+ * are not the integer 5 and 1). A query string and URL parameters are text
+ * by nature: their numbers are coerced, and a repeated parameter becomes an
+ * array, which a scalar schema refuses. Both drop a property their schema
+ * does not list (`additionalProperties: false`), as Fastify does by default:
+ * it never reaches a handler, and a client sending one more field keeps working.
  */
 const compilers = {
-  body: compiler({ coerceTypes: false, removeAdditional: false }),
+  body: compiler({ coerceTypes: false, removeAdditional: true }),
   text: compiler({ coerceTypes: 'array', removeAdditional: true })
 }
 
