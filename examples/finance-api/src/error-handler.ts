@@ -16,7 +16,7 @@ const PUBLIC_CODE = /^(FINANCE|HEADROOM|FST)_[A-Z0-9_]+$/
 /** what may be thrown: @fastify/error's errors, ajv's, the plugins' (with `headers` such as Retry-After), and anything else */
 type HandledError = FastifyError & { status?: unknown, headers?: Record<string, string | number> }
 
-interface ErrorBody { statusCode: number, code?: string, error: string, message: string, requestId?: string }
+interface ErrorBody { statusCode: number, code?: string, error: string, message: string, requestId: string }
 
 function statusOf (err: HandledError): number {
   for (const s of [err.statusCode, err.status]) {
@@ -31,9 +31,9 @@ function retryAfterOf (err: HandledError): string {
 }
 
 /**
- * One error handler for the whole example. A 4xx keeps its message and code
- * (they describe the client's input: ajv's validation messages, the
- * example's errors, the plugins' 4xx). A 5xx tells nothing about the
+ * One error handler for the whole example; every body carries the request id.
+ * A 4xx keeps its message and code (they describe the client's input: ajv's
+ * validation messages, the example's errors, the plugins' 4xx). A 5xx tells nothing about the
  * internals: a 500 is "internal error" and the request id, a 503 "temporarily
  * unavailable" with its code, Retry-After and the request id. The log line
  * (same `reqId`) has the whole error: SQLSTATE, PostgreSQL's message, the
@@ -47,7 +47,7 @@ export function errorHandler (err: HandledError, request: FastifyRequest, reply:
   if (statusCode < 500) {
     request.log.info({ err }, err.message)
     if (err.headers) reply.headers(err.headers)
-    return { statusCode, ...(code ? { code } : {}), error, message: err.message }
+    return { statusCode, ...(code ? { code } : {}), error, message: err.message, requestId: request.id }
   }
   request.log.error({ err }, err.message)
   if (statusCode !== 502 && statusCode !== 503 && statusCode !== 504) {

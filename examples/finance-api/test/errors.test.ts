@@ -103,6 +103,7 @@ t.test('plugin errors keep their status and code, never their cause\'s words; 4x
   t.equal(csrf.status, 403)
   t.equal(csrf.body.code, 'FINANCE_CSRF')
   t.match(csrf.body.message, /x-csrf-token/)
+  t.match(csrf.body.requestId, /^req-/, 'with the request id, as every error body')
   client.csrfToken = token
   const invalid = await client.post('/api/accounts', { name: 'x', kind: 'piggy bank' })
   t.equal(invalid.status, 400)
