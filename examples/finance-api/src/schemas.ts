@@ -1,7 +1,6 @@
 import { Ajv, type KeywordDefinition, type Options } from 'ajv'
 import addFormatsModule from 'ajv-formats'
-import type { FastifySchema, FastifySchemaCompiler } from 'fastify'
-import type { SchemaErrorFormatter } from 'fastify/types/schema.js'
+import type { FastifySchema, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify'
 
 // (ajv-formats is CommonJS: its default export arrives as `default` under NodeNext)
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
@@ -141,7 +140,7 @@ const EXPECTED: Record<string, string> = {
 }
 
 /** Fastify's validation message (`body/name must …`), with words instead of the safe-text pattern and the timestamp format. */
-export const schemaErrorFormatter: SchemaErrorFormatter = (errors, dataVar) => new Error(errors.map((e) => {
+export const schemaErrorFormatter = (errors: FastifySchemaValidationError[], dataVar: string): Error => new Error(errors.map((e) => {
   const expected = EXPECTED[String(e.params.pattern ?? e.params.format)]
   return `${dataVar}${e.instancePath} ${expected ?? e.message ?? 'is invalid'}`
 }).join(', '))
