@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import type { Config } from './config.js'
 import type { Db } from './db.js'
 import type { Caches, Deps, SessionControl } from './deps.js'
+import { errorHandler } from './error-handler.js'
 import { InsightsModel, type Insights } from './insights.js'
 import { loggerOptions } from './logging.js'
 import { LoginGuard, loginPolicies } from './login-guard.js'
@@ -16,6 +17,7 @@ import { MarketClient } from './market.js'
 import { connectRedis } from './redis.js'
 import { authRoutes } from './routes/auth.js'
 import { financeRoutes } from './routes/finance.js'
+import { schemaErrorFormatter, validatorCompiler } from './schemas.js'
 import { staticRoutes } from './static.js'
 import { serverOptions } from './timeouts.js'
 
@@ -66,6 +68,8 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     // slow and idle clients: HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS
     ...serverOptions(config.server)
   })
+  // strict JSON bodies, text and dates PostgreSQL can store (schemas.ts); no internals in error responses
+  app.setValidatorCompiler(validatorCompiler).setSchemaErrorFormatter(schemaErrorFormatter).setErrorHandler(errorHandler)
   // added first, so it runs last: the plugins have flushed and ended their connections
   if (opts.afterClose) app.addHook('onClose', opts.afterClose)
 

@@ -1,11 +1,7 @@
-import createError from '@fastify/error'
 import type { PolicyOptions, RateLimitHandle, Usage } from '@headroom/ratelimit'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { HashingBusy, LoginThrottled, SignupThrottled } from './errors.js'
 import type { HashGate } from './passwords.js'
-
-export const LoginThrottled = createError<[string, number]>('FINANCE_LOGIN_THROTTLED', 'too many failed attempts %s; retry in %d s', 429)
-export const SignupThrottled = createError<[number]>('FINANCE_SIGNUP_THROTTLED', 'too many signups from this network; retry in %d s', 429)
-export const HashingBusy = createError('FINANCE_BUSY', 'too many logins and signups in progress on this instance; retry in a second', 503)
 
 /** The failure counters, by @headroom/ratelimit policy name. */
 export const POLICY = {

@@ -1,5 +1,6 @@
 import type { Db, Queryable } from './db.js'
 import type { InsightInput } from './insights.js'
+import { checkPgTimestamp } from './schemas.js'
 
 export interface User { id: string, email: string, name: string, createdAt: string }
 export interface Account { id: string, name: string, kind: AccountKind, currency: string }
@@ -90,19 +91,24 @@ export function encodeCursor (c: Cursor): string {
   return Buffer.from(JSON.stringify([c.ts, c.id])).toString('base64url')
 }
 
-/** timestamptz as PostgreSQL prints it with the default DateStyle: `2026-01-01 00:06:00.123+00` */
-const PG_TIMESTAMPTZ = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/
+/** base64url without padding, as `encodeCursor` writes it (Buffer.from would skip any other character) */
+const BASE64URL = /^[A-Za-z0-9_-]+$/
 
+/**
+ * The cursor, or undefined for anything `encodeCursor` cannot have written:
+ * bad base64url, JSON of another shape, an id beyond bigint or a timestamp
+ * PostgreSQL would refuse (February 30th, year 0, offset +23:59). Nothing a
+ * client puts in a cursor reaches PostgreSQL as an error.
+ */
 export function decodeCursor (s: string): Cursor | undefined {
+  if (!BASE64URL.test(s)) return undefined
   try {
     const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as unknown
     if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' &&
-      /^\d{1,18}$/.test(v[1]) && PG_TIMESTAMPTZ.test(v[0]) &&
-      // the shape alone lets month 13 through, and PostgreSQL would answer that with an error
-      !Number.isNaN(Date.parse(v[0].replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00')))) {
+      /^\d{1,18}$/.test(v[1]) && checkPgTimestamp(v[0])) {
       return { ts: v[0], id: v[1] }
     }
-  } catch { /* not base64url JSON */ }
+  } catch { /* not JSON */ }
   return undefined
 }
 

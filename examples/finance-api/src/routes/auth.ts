@@ -6,9 +6,13 @@ import { BadCredentials, EmailTaken, Unauthenticated } from '../errors.js'
 import { dummyHash, hashPassword, verifyPassword } from '../passwords.js'
 import type { LoginGuard } from '../login-guard.js'
 import { createUser, EmailTakenError, findCredentials, findUser, type User } from '../repo.js'
+import { secret, text } from '../schemas.js'
 
-const email = { type: 'string', format: 'email', maxLength: 254 } as const
-const password = { type: 'string', minLength: 8, maxLength: 200 } as const
+// trimmed; control characters and lone surrogates refused (schemas.ts), at login too
+const email = { ...text(3, 254), format: 'email' } as const
+const loginEmail = text(1, 254)
+const password = secret(8, 200)
+const name = text(1, 100)
 
 const userSchema = {
   type: 'object',
@@ -52,7 +56,7 @@ export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { de
         type: 'object',
         required: ['email', 'password', 'name'],
         additionalProperties: false,
-        properties: { email, password, name: { type: 'string', minLength: 1, maxLength: 100 } }
+        properties: { email, password, name }
       },
       response: { 201: sessionReply }
     }
@@ -78,7 +82,7 @@ export const authRoutes: FastifyPluginAsync<AuthRouteOptions> = async (app, { de
         type: 'object',
         required: ['email', 'password'],
         additionalProperties: false,
-        properties: { email: { type: 'string', maxLength: 254 }, password: { type: 'string', maxLength: 200 } }
+        properties: { email: loginEmail, password: secret(0, 200) }
       },
       response: { 200: sessionReply }
     }

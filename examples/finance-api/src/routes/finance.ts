@@ -1,12 +1,13 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { requireCsrf, userOf } from '../auth.js'
 import type { Deps } from '../deps.js'
-import { AccountNotFound, BadCursor, QuotesUnavailable, UnknownSymbol } from '../errors.js'
+import { AccountNotFound, BadCursor, NoSymbols, QuotesUnavailable, UnknownSymbol } from '../errors.js'
 import { SYMBOLS, type Quote } from '../market.js'
 import {
   ACCOUNT_KINDS, createAccount, createTransaction, decodeCursor, insightInput, listAccounts, listTransactions,
   portfolioSummary, type AccountKind
 } from '../repo.js'
+import { ID, text, TIMESTAMP } from '../schemas.js'
 
 const account = {
   type: 'object',
@@ -38,7 +39,7 @@ export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig
         type: 'object',
         required: ['name', 'kind'],
         additionalProperties: false,
-        properties: { name: { type: 'string', minLength: 1, maxLength: 100 }, kind: { type: 'string', enum: ACCOUNT_KINDS } }
+        properties: { name: text(1, 100), kind: { type: 'string', enum: ACCOUNT_KINDS } }
       },
       response: { 201: account }
     }
@@ -77,12 +78,14 @@ export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig
         required: ['accountId', 'amountCents', 'category'],
         additionalProperties: false,
         properties: {
-          accountId: { type: 'string', pattern: '^[0-9]{1,18}$' },
-          // ±10 million in cents: a typo guard, not a business rule
+          accountId: ID,
+          // ±10 million in cents (the column is a bigint): a typo guard, not a business rule.
+          // A JSON number: bodies are not coerced, so "5" and true are refused (schemas.ts)
           amountCents: { type: 'integer', minimum: -1_000_000_000, maximum: 1_000_000_000, not: { const: 0 } },
-          category: { type: 'string', minLength: 1, maxLength: 50 },
-          description: { type: 'string', maxLength: 200 },
-          occurredAt: { type: 'string', format: 'date-time' }
+          category: text(1, 50),
+          description: text(0, 200),
+          // years 1900–9999, offsets up to ±14:00
+          occurredAt: TIMESTAMP
         }
       },
       response: { 201: transaction }
@@ -93,7 +96,7 @@ export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig
     const created = await createTransaction(dbFor(request), userId, {
       accountId: body.accountId,
       amountCents: body.amountCents,
-      category: body.category.trim().toLowerCase(),
+      category: body.category.toLowerCase(),
       description: body.description ?? '',
       occurredAt: body.occurredAt ?? new Date().toISOString()
     })
@@ -121,9 +124,12 @@ export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig
     schema: { querystring: { type: 'object', properties: { symbols: { type: 'string', maxLength: 200 } } } }
   }, async (request, reply) => {
     userOf(request)
-    const symbols = request.query.symbols
-      ? [...new Set(request.query.symbols.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean))]
-      : SYMBOLS.slice(0, 5)
+    const listed = request.query.symbols
+    const symbols = listed === undefined
+      ? SYMBOLS.slice(0, 5)
+      : [...new Set(listed.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean))]
+    // `?symbols=` or `?symbols=,,` asks for nothing: a mistake of the client, not an outage of the provider
+    if (symbols.length === 0) throw new NoSymbols()
     const unknown = symbols.find((s) => !known.has(s))
     if (unknown !== undefined) throw new UnknownSymbol(unknown.slice(0, 12), SYMBOLS.join(', '))
     const settled = await Promise.allSettled(symbols.map((s) => caches.quote(s, () => market.quote(s))))
