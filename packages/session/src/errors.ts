@@ -14,11 +14,15 @@ export const WeakSecret = createError<[string]>(
   500
 )
 
-/** the session would exceed `maxSize` once serialized */
+/**
+ * the session would exceed `maxSize` once serialized: 413, since what the
+ * request asked to store is what does not fit; nothing is stored and the
+ * session keeps what it held before the request
+ */
 export const TooLarge = createError<[number, number]>(
   'HEADROOM_SESSION_TOO_LARGE',
-  'The session is %d bytes once serialized, over maxSize (%d bytes): keep large data out of the session (store an id and load the rest)',
-  500
+  'The session would be %d bytes once serialized, over maxSize (%d bytes): nothing was saved; keep large data out of the session (store an id, load the rest)',
+  413
 )
 
 /** a per-user operation (list, log out everywhere) needs Redis, and Redis is unavailable */

@@ -132,6 +132,10 @@ export class HeadroomStore {
     const fields = encode(session)
     const size = byteSize(fields)
     if (size > this.#o.maxSize) {
+      // Back to what was stored: the error response's own onSend (and any later save in this
+      // request) then finds the session unmodified, so the 413 is what the client gets, from the
+      // app's error handler, with the previous session kept.
+      revert(session, session as Record<symbol, unknown>)
       callback(new TooLarge(size, this.#o.maxSize))
       return
     }
@@ -328,6 +332,13 @@ export class HeadroomStore {
     data.cookie = { originalMaxAge: this.#o.maxAge, expires: new Date(expiresAt) }
     return data
   }
+}
+
+/** Restores a session object to the fields it had when read or last saved (none, for a new one). */
+function revert (session: SessionLike, state: Record<symbol, unknown>): void {
+  const target = session as Record<string, unknown>
+  for (const key of Object.keys(target)) if (key !== 'cookie') delete target[key]
+  Object.assign(target, decode((state[kSnapshot] as Fields | undefined) ?? {}) ?? {})
 }
 
 export { EXPIRES_FIELD }
