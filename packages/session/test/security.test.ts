@@ -1,8 +1,7 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import { errors, headroomSession, MIN_SECRET_LENGTH } from '../src/index.js'
-import { sharedBackend } from './backends.js'
-import { buildApp, login, me, setCookie } from './helpers.js'
+import { buildApp, login, me } from './helpers.js'
 
 async function boot (options: Parameters<typeof headroomSession>[1]) {
   const app = Fastify()
