@@ -25,9 +25,22 @@ export const TooLarge = createError<[number, number]>(
   413
 )
 
-/** a per-user operation (list, log out everywhere) needs Redis, and Redis is unavailable */
+/**
+ * A per-user operation (list, log out everywhere) needs Redis, and Redis is
+ * unavailable: a 503 with Retry-After (`headers`, which Fastify's error
+ * handler copies). The message names the operation only; the Redis error is
+ * the `cause`, for the logs.
+ */
 export const Unavailable = createError<[string]>(
   'HEADROOM_SESSION_UNAVAILABLE',
-  'Session store unavailable: %s',
+  'Sessions are temporarily unavailable: %s needs the session store, which cannot be reached. Retry later.',
   503
 )
+
+/** Unavailable with its cause and a Retry-After */
+export function unavailable (operation: string, cause: unknown, retryAfterSeconds: number): Error {
+  const err = new Unavailable(operation) as Error & { headers?: Record<string, string> }
+  err.cause = cause
+  err.headers = { 'retry-after': String(retryAfterSeconds) }
+  return err
+}
