@@ -231,7 +231,8 @@ export class Engine {
     let hardTimer: NodeJS.Timeout | undefined
     const produced = new Promise<T>((resolve, reject) => {
       hardTimer = setTimeout(() => {
-        const err = new FactoryTimeout(policy.hardTimeout)
+        // a 503 the client may retry: Fastify's error handler sends `headers`
+        const err = Object.assign(new FactoryTimeout(policy.hardTimeout), { headers: { 'retry-after': '1' } })
         controller.abort(err)
         reject(err)
       }, policy.hardTimeout)

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { makeEntry, MAX_KEY_LENGTH, type Entry } from './entry.js'
 import type { Engine, Target } from './engine.js'
-import { InvalidOption, UnknownNamespace, UserRequired } from './errors.js'
+import { InvalidKey, InvalidOption, InvalidUser, UnknownNamespace, UserRequired } from './errors.js'
 import { RouteFlights, type RouteFlight } from './flights.js'
 import type { PerUserNamespace, SharedNamespace } from './namespace.js'
 import { resolvePolicy, type RouteCacheOptions } from './options.js'
@@ -99,7 +99,10 @@ export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): voi
       try {
         target = targetOf(request)
       } catch (err) {
-        return done(err as Error)
+        // a key, user or tags this request makes invalid (too long, empty): answered uncached, never a 500
+        if (!(err instanceof InvalidKey) && !(err instanceof InvalidUser)) return done(err as Error)
+        request.log.warn({ code: (err as { code?: string }).code, route: route.url }, '@headroom/cache: this request\'s cache key is invalid; answered without the cache')
+        return done()
       }
       if (target === undefined) return done()
       const entry = deps.engine.peek(target)
