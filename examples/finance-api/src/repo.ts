@@ -40,7 +40,7 @@ export async function createUser (db: Db, input: { email: string, name: string, 
       return user
     })
   } catch (err) {
-    if ((err as { code?: string }).code === '23505') throw new EmailTakenError()
+    if ((err as { sqlState?: string }).sqlState === '23505') throw new EmailTakenError()
     throw err
   }
 }

@@ -25,6 +25,9 @@ export interface Target {
   tags: string[]
 }
 
+/** What a lease attempt ends with: the fence to store under, or the entry another instance stored meanwhile. */
+export interface LeaseOutcome { entry?: Entry, fence: string, gens?: string[] }
+
 interface Flight {
   promise: Promise<Entry | undefined>
   tags: string[]
@@ -193,7 +196,7 @@ export class Engine {
    * holder's pub/sub message, bounded by the lease's remaining time) and
    * read what it stored. Redis trouble: carry on with per-process coalescing.
    */
-  async #lease (t: Target, flight: Flight): Promise<{ entry?: Entry, fence: string, gens?: string[] }> {
+  async #lease (t: Target, flight: Flight, freshOnly = false): Promise<LeaseOutcome> {
     const l2 = this.l2!
     const bus = this.bus!
     const deadline = this.now() + t.policy.hardTimeout
@@ -207,11 +210,11 @@ export class Engine {
         const wake = bus.waitForLease(t.key, Math.min(lease.pttl + 20, deadline - this.now()))
         // the holder may have finished between our ACQUIRE and the waiter: read once before sleeping
         let read = await l2.read(t.key, t.tags)
-        let found = this.#usable(t, read.entry, false, flight)
+        let found = this.#usable(t, read.entry, freshOnly, flight)
         if (found) return { entry: found, fence: '' }
         await wake
         read = await l2.read(t.key, t.tags)
-        found = this.#usable(t, read.entry, false, flight)
+        found = this.#usable(t, read.entry, freshOnly, flight)
         if (found) return { entry: found, fence: '' }
         if (!bus.connected) return { fence: '', gens: read.gens }
       }
@@ -228,7 +231,8 @@ export class Engine {
     let hardTimer: NodeJS.Timeout | undefined
     const produced = new Promise<T>((resolve, reject) => {
       hardTimer = setTimeout(() => {
-        const err = new FactoryTimeout(policy.hardTimeout)
+        // a 503 the client may retry: Fastify's error handler sends `headers`
+        const err = Object.assign(new FactoryTimeout(policy.hardTimeout), { headers: { 'retry-after': '1' } })
         controller.abort(err)
         reject(err)
       }, policy.hardTimeout)
@@ -314,11 +318,28 @@ export class Engine {
     }
   }
 
-  /** Stores a response (or any value) written outside a factory, with the write path's conditional L2 store. */
-  put (t: Target, entry: Entry, gens: string[] | null): void {
+  /** Stores a response (or any value) written outside a factory, with the write path's conditional L2 store (under `fence`, from `lease`). */
+  put (t: Target, entry: Entry, gens: string[] | null, fence = ''): void {
     const now = this.now()
     if (t.ns.l1) this.l1.set(t.key, entry, now)
-    if (this.l2 && gens) this.#storeL2(t, entry, gens, '', now)
+    if (this.l2 && gens) this.#storeL2(t, entry, gens, fence, now)
+    else if (fence) this.#releaseLease(t.key, fence)
+  }
+
+  /**
+   * Cross-instance coalescing for a value produced outside a factory (a
+   * route's response): on a `lease` namespace, take the key's lease or wait
+   * for the holder and return the fresh entry it stored. Without a lease
+   * namespace, or with Redis down, `{ fence: '' }`: produce it here.
+   */
+  async lease (t: Target): Promise<LeaseOutcome> {
+    if (!t.ns.lease || !this.l2 || !this.bus) return { fence: '' }
+    return this.#lease(t, { promise: undefined as never, tags: t.tags, poisoned: false }, true)
+  }
+
+  /** Gives up a lease taken by `lease` without storing (the response was not cacheable): the waiters take it in turn. */
+  release (t: Target, fence: string): void {
+    if (fence && this.l2 && this.bus) this.#releaseLease(t.key, fence)
   }
 
   /** The generation counters a later `put` checks against, read before the response is produced. */

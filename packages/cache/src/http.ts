@@ -1,14 +1,23 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { makeEntry, MAX_KEY_LENGTH, type Entry } from './entry.js'
 import type { Engine, Target } from './engine.js'
-import { InvalidOption, UnknownNamespace, UserRequired } from './errors.js'
+import { InvalidKey, InvalidOption, InvalidUser, UnknownNamespace, UserRequired } from './errors.js'
+import { RouteFlights, type RouteFlight } from './flights.js'
 import type { PerUserNamespace, SharedNamespace } from './namespace.js'
 import { resolvePolicy, type RouteCacheOptions } from './options.js'
 
 /** What a cached response is: status, content type and the serialized body. */
 interface StoredResponse { s: number, t: string | undefined, b: string }
 
-interface Pending { target: Target, gens: Promise<string[] | null>, cacheControl: string }
+interface Pending {
+  target: Target
+  gens: Promise<string[] | null>
+  cacheControl: string
+  /** this request leads the key's flight: its waiters get what it stores */
+  flight: RouteFlight | undefined
+  /** the cross-instance lease this request holds (`lease: true` namespaces) */
+  fence: string
+}
 
 const kPending = Symbol('headroom.cache.pending')
 type Req = FastifyRequest & { [kPending]?: Pending }
@@ -28,13 +37,27 @@ function etagMatches (header: string | undefined, etag: string): boolean {
   return false
 }
 
+/** A response the cache may store and share: 2xx, a string body, no cookie, nothing the handler marked as not shareable. */
+function cacheable (reply: FastifyReply, payload: unknown, perUser: boolean): boolean {
+  const status = reply.statusCode
+  if (status < 200 || status > 299 || reply.hasHeader('set-cookie') || typeof payload !== 'string') return false
+  const cc = reply.getHeader('cache-control')
+  if (typeof cc !== 'string') return true
+  return !/\bno-store\b/i.test(cc) && (perUser || !/\bprivate\b/i.test(cc))
+}
+
 /**
  * Response caching for routes with `config: { cache }`: a preHandler answers
  * from the cache (304 when If-None-Match holds the entry's version) and an
- * onSend stores what the handler produced, if it is a 2xx that sets no
- * cookie. Per-user routes key by the user and answer `Cache-Control: private`.
+ * onSend stores what the handler produced, if it is cacheable (see above).
+ * Concurrent misses of a key coalesce: one request runs the handler, the
+ * others wait (at most the policy's hard timeout) and answer from what it
+ * stored, or run their own handler if it stored nothing. With `lease: true`
+ * that holds across instances. Per-user routes key by the user and answer
+ * `Cache-Control: private`.
  */
 export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): void {
+  const flights = new RouteFlights()
   fastify.addHook('onRoute', (route: RouteOptions) => {
     const option = (route.config as { cache?: RouteCacheOptions | boolean } | undefined)?.cache
     if (option === undefined || option === false) return
@@ -76,7 +99,10 @@ export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): voi
       try {
         target = targetOf(request)
       } catch (err) {
-        return done(err as Error)
+        // a key, user or tags this request makes invalid (too long, empty): answered uncached, never a 500
+        if (!(err instanceof InvalidKey) && !(err instanceof InvalidUser)) return done(err as Error)
+        request.log.warn({ code: (err as { code?: string }).code, route: route.url }, '@headroom/cache: this request\'s cache key is invalid; answered without the cache')
+        return done()
       }
       if (target === undefined) return done()
       const entry = deps.engine.peek(target)
@@ -84,37 +110,85 @@ export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): voi
         hit(request, reply, entry, cacheControl)
         return
       }
-      const pending = target
-      deps.engine.lookupL2(pending).then((found) => {
+      const t = target
+      deps.engine.lookupL2(t).then((found) => {
         if (found !== undefined) {
           hit(request, reply, found, cacheControl)
           return
         }
-        ;(request as Req)[kPending] = { target: pending, gens: deps.engine.generations(pending), cacheControl }
-        done()
+        const running = flights.running(t.key)
+        if (running === undefined) return lead(request, reply, t, done)
+        t.metrics.coalescedProcess.inc()
+        RouteFlights.wait(running, t.policy.hardTimeout).then((entry) => {
+          if (entry !== undefined) hit(request, reply, entry, cacheControl)
+          else miss(request, t, undefined, done)
+        }, done)
       }, done)
+    }
+
+    const miss = (request: FastifyRequest, t: Target, flight: RouteFlight | undefined, done: (err?: Error) => void, fence = ''): void => {
+      ;(request as Req)[kPending] = { target: t, gens: deps.engine.generations(t), cacheControl, flight, fence }
+      done()
+    }
+
+    // the first miss of a key in this process: on a lease namespace, the first across instances too
+    const lead = (request: FastifyRequest, reply: FastifyReply, t: Target, done: (err?: Error) => void): void => {
+      const flight = flights.start(t.key)
+      if (!ns.ns.lease) return miss(request, t, flight, done)
+      deps.engine.lease(t).then((outcome) => {
+        if (outcome.entry === undefined) return miss(request, t, flight, done, outcome.fence)
+        flight.settle(outcome.entry)
+        hit(request, reply, outcome.entry, cacheControl)
+      }, () => miss(request, t, flight, done))
     }
 
     const onSend = (request: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, payload?: unknown) => void): void => {
       const pending = (request as Req)[kPending]
       if (!pending) return done(null, payload)
       ;(request as Req)[kPending] = undefined
-      const status = reply.statusCode
-      if (status < 200 || status > 299 || reply.hasHeader('set-cookie') || typeof payload !== 'string') return done(null, payload)
+      if (!cacheable(reply, payload, ns.perUser)) {
+        // never shared: the waiters run their own handler, and another instance may take the lease
+        abandon(pending)
+        return done(null, payload)
+      }
       const type = reply.getHeader('content-type')
-      const stored: StoredResponse = { s: status, t: typeof type === 'string' ? type : undefined, b: payload }
+      const stored: StoredResponse = { s: reply.statusCode, t: typeof type === 'string' ? type : undefined, b: payload as string }
       const entry = makeEntry(JSON.stringify(stored), pending.target.policy, pending.target.tags, deps.engine.now())
       entry.decoded = stored
       reply.header('etag', `"${entry.version}"`).header('cache-control', pending.cacheControl).header('x-cache', 'miss')
       pending.gens.then((gens) => {
-        deps.engine.put(pending.target, entry, gens)
+        deps.engine.put(pending.target, entry, gens, pending.fence)
+        pending.flight?.settle(entry)
         done(null, payload)
-      }, () => done(null, payload))
+      }, () => {
+        abandon(pending)
+        done(null, payload)
+      })
     }
 
-    route.preHandler = route.preHandler === undefined ? [preHandler] : [...(Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]), preHandler]
-    route.onSend = route.onSend === undefined ? [onSend] : [...(Array.isArray(route.onSend) ? route.onSend : [route.onSend]), onSend]
+    // a request that ends without onSend (hijacked, aborted) must not leave its waiters or its lease behind
+    const onResponse = (request: FastifyRequest, _reply: FastifyReply, done: () => void): void => {
+      const pending = (request as Req)[kPending]
+      if (pending) {
+        ;(request as Req)[kPending] = undefined
+        abandon(pending)
+      }
+      done()
+    }
+
+    const abandon = (pending: Pending): void => {
+      pending.flight?.settle()
+      deps.engine.release(pending.target, pending.fence)
+    }
+
+    route.preHandler = append(route.preHandler, preHandler)
+    route.onSend = append(route.onSend, onSend)
+    route.onResponse = append(route.onResponse, onResponse)
   })
+}
+
+function append<H> (hooks: H | H[] | undefined, hook: H): H[] {
+  return hooks === undefined ? [hook] : [...(Array.isArray(hooks) ? hooks : [hooks]), hook]
 }
 
 function hit (request: FastifyRequest, reply: FastifyReply, entry: Entry, cacheControl: string): FastifyReply {

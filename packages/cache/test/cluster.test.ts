@@ -7,6 +7,7 @@ import { invalidation } from './suites/invalidation.js'
 import { isolation } from './suites/isolation.js'
 import { l1Bound } from './suites/l1-bound.js'
 import { outage } from './suites/outage.js'
+import { routeCoalescing } from './suites/route-coalescing.js'
 import { staleness } from './suites/staleness.js'
 
 // the whole suite against a private 3-master Redis Cluster: a key prefix per test,
@@ -18,6 +19,7 @@ t.test('the same suite against a real 3-master Redis Cluster', async (t) => {
   await t.test('isolation', async (t) => isolation(t, backend))
   await t.test('staleness', async (t) => staleness(t, backend))
   await t.test('http', async (t) => httpCache(t, backend))
+  await t.test('route coalescing', async (t) => routeCoalescing(t, backend))
   await t.test('l1 bound', async (t) => l1Bound(t, backend))
   await t.test('outage of every node', async (t) => outage(t, backend))
 })

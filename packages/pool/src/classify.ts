@@ -29,9 +29,11 @@ export const QUERY_CANCELED = '57014'
 /** 40001 on a hot standby: canceled by a conflict with WAL replay; the primary can answer it */
 export const SERIALIZATION_FAILURE = '40001'
 
-/** a short description of an error for logs and 503 messages: code and message, no parameters */
+/** a short description of an error for logs and health checks (never for clients): code and message, then its cause's, no parameters */
 export function describe (err: unknown): string {
   const code = errorCode(err)
   const message = err instanceof Error ? err.message : String(err)
-  return code !== undefined && !message.includes(code) ? `${code} ${message}` : message
+  const own = code !== undefined && !message.includes(code) ? `${code} ${message}` : message
+  const cause = (err as { cause?: unknown } | null)?.cause
+  return cause !== undefined && cause !== err && code?.startsWith('HEADROOM_') ? `${own}: ${describe(cause)}` : own
 }

@@ -1,5 +1,5 @@
-import type pg from 'pg'
-import { errorCode, isConnectionError, SERIALIZATION_FAILURE } from './classify.js'
+import pg from 'pg'
+import { describe, errorCode, isConnectionError, SERIALIZATION_FAILURE } from './classify.js'
 import { TransactionAborted } from './errors.js'
 import { type ConsistencyToken, formatLsn, parseLsn, parseToken } from './lsn.js'
 import { REPLAY_LSN_SQL, Replica } from './replica.js'
@@ -187,7 +187,7 @@ export class Db {
       const cause = (err as { cause?: unknown }).cause ?? err
       const code = errorCode(err)
       if (code === 'HEADROOM_POOL_UNAVAILABLE' || (isConnectionError(cause) && !code?.startsWith('HEADROOM_'))) {
-        replica.eject('error', (err as Error).message)
+        replica.eject('error', describe(cause))
       } else if (code !== 'HEADROOM_POOL_EXHAUSTED' && code !== 'HEADROOM_POOL_ACQUIRE_TIMEOUT' && errorCode(cause) !== SERIALIZATION_FAILURE) {
         throw err
       }
@@ -217,9 +217,12 @@ export class Db {
       }
     }
     let releaseError: unknown
+    let inCallback = false
     try {
       await client.query(begin)
+      inCallback = true
       const result = await fn(tx)
+      inCallback = false
       let commit: pg.QueryResult
       if (track !== null) {
         // one round trip: COMMIT and the WAL position the replicas must reach
@@ -234,6 +237,12 @@ export class Db {
       if (commit.command === 'ROLLBACK') throw new TransactionAborted()
       return result
     } catch (err) {
+      if (inCallback && !(err instanceof pg.DatabaseError) && !errorCode(err)?.startsWith('HEADROOM_')) {
+        // the app's own error (insufficient funds, a validation): roll back and hand it back as is,
+        // not as a database outage; a connection that is really broken fails the ROLLBACK and is evicted
+        await client.query('ROLLBACK').catch((rollbackError: unknown) => { releaseError = rollbackError })
+        throw err
+      }
       const cause = (err as { cause?: unknown }).cause ?? err
       if (isConnectionError(cause) && !errorCode(cause)?.startsWith('HEADROOM_')) {
         releaseError = cause

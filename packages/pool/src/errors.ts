@@ -13,17 +13,43 @@ export const AcquireTimeout = createError<[string, number]>(
   503
 )
 
-export const Unavailable = createError<[string, string]>(
+// Messages reach clients through Fastify's error handler: the pool's label ("primary",
+// "replica:0") and settings only. Hosts, ports, SQL and the server's messages stay on the
+// error (`cause`, `query`, `sqlState`) for the logs.
+
+/** the server refused or dropped the connection; `cause` is the driver's error */
+export const Unavailable = createError<[string]>(
   'HEADROOM_POOL_UNAVAILABLE',
-  'PostgreSQL "%s" is unavailable: %s',
+  'The database (%s) is temporarily unavailable',
   503
 )
 
-export const StatementTimeout = createError<[string, number]>(
+/** `query` is the query's label (its name, or the normalised statement), `cause` the server's error */
+export const StatementTimeout = createError<[number]>(
   'HEADROOM_POOL_STATEMENT_TIMEOUT',
-  'Query "%s" was canceled by the server: it ran past statement_timeout (%d ms)',
+  'A query was canceled by the server: it ran past statement_timeout (%d ms)',
   503
 )
+
+/**
+ * The server refused a statement (a constraint, a syntax error, a bad value):
+ * `sqlState` is its SQLSTATE (e.g. '23505' for a unique violation),
+ * `constraint` the constraint it names, if any, and `cause` the driver's error.
+ */
+export const QueryFailed = createError(
+  'HEADROOM_POOL_QUERY_FAILED',
+  'A database statement failed',
+  500
+)
+
+/** what QueryFailed carries for the app and its logs */
+export interface QueryFailure extends Error {
+  code: 'HEADROOM_POOL_QUERY_FAILED'
+  statusCode: 500
+  sqlState: string
+  constraint?: string
+  cause: Error
+}
 
 export const TransactionAborted = createError(
   'HEADROOM_POOL_TRANSACTION_ABORTED',

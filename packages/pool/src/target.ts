@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import pg from 'pg'
 import { describe, errorCode, isConnectionError, QUERY_CANCELED } from './classify.js'
-import { AcquireTimeout, Closing, PoolExhausted, StatementTimeout, Unavailable, withRetryAfter } from './errors.js'
+import { AcquireTimeout, Closing, PoolExhausted, QueryFailed, StatementTimeout, Unavailable, withRetryAfter, type QueryFailure } from './errors.js'
 import type { Observer } from './histogram.js'
 import type { Metrics, PoolStats } from './metrics.js'
 import type { QueryNames } from './names.js'
@@ -263,7 +263,7 @@ export class Target implements PoolStats {
     if (ACQUIRE_TIMEOUT_MESSAGES.includes(message) || performance.now() - started >= this.ctx.options.acquireTimeoutMs - 5) {
       return this.fail('acquire_timeout', new AcquireTimeout(this.label, this.ctx.options.acquireTimeoutMs))
     }
-    const e = this.fail('unavailable', new Unavailable(this.label, describe(err)))
+    const e = this.fail('unavailable', new Unavailable(this.label))
     e.cause = err
     return e
   }
@@ -403,12 +403,14 @@ export class Target implements PoolStats {
     const code = errorCode(err)
     if (code?.startsWith('HEADROOM_')) return err
     if (code === QUERY_CANCELED) {
-      const e = this.fail('statement_timeout', new StatementTimeout(name, this.ctx.options.statementTimeoutMs))
+      const e = this.fail('statement_timeout', new StatementTimeout(this.ctx.options.statementTimeoutMs))
       e.cause = err
+      ;(e as Error & { query?: string }).query = name
       return e
     }
+    if (err instanceof pg.DatabaseError && !isConnectionError(err)) return queryFailed(err)
     if (isConnectionError(err)) {
-      const e = this.fail('unavailable', new Unavailable(this.label, describe(err)))
+      const e = this.fail('unavailable', new Unavailable(this.label))
       e.cause = err
       return e
     }
@@ -435,4 +437,13 @@ export class Target implements PoolStats {
       this.ctx.log.warn({ pool: this.label }, 'PostgreSQL pool did not end within closeTimeoutMs (clients checked out of the raw pool?)')
     }
   }
+}
+
+/** the server's error, wrapped so a client sees the code and not the server's message; what the app needs stays on it */
+function queryFailed (err: pg.DatabaseError): QueryFailure {
+  const e = new QueryFailed() as unknown as QueryFailure
+  e.cause = err
+  e.sqlState = err.code as string
+  if (err.constraint !== undefined) e.constraint = err.constraint
+  return e
 }

@@ -13,8 +13,8 @@ t.test('a unique violation or a syntax error keeps the connection (connection co
   const before = await backends(url, name)
   t.equal(before.length, 2)
   for (let i = 0; i < 5; i++) {
-    await t.rejects(app.db.query('INSERT INTO users VALUES ($1)', ['a@example.com']), { code: '23505' }, 'the pg error reaches the caller as is')
-    await t.rejects(app.db.query('SELEKT 1'), { code: '42601' })
+    await t.rejects(app.db.query('INSERT INTO users VALUES ($1)', ['a@example.com']), { code: 'HEADROOM_POOL_QUERY_FAILED', sqlState: '23505', constraint: 'users_pkey' }, 'the SQLSTATE and constraint reach the caller')
+    await t.rejects(app.db.query('SELEKT 1'), { code: 'HEADROOM_POOL_QUERY_FAILED', sqlState: '42601', cause: { code: '42601' } })
   }
   t.same(await backends(url, name), before, 'the same backends: no connection was closed or opened')
   t.equal(app.db.pools.primary.totalCount, 2)
@@ -32,7 +32,7 @@ t.test('a query past statement_timeout fails with a clear error and the connecti
   const err = await app.db.query('SELECT pg_sleep(2)', [], { name: 'report' }).catch((e: unknown) => e)
   t.ok(Date.now() - started < 1500, 'canceled by the server, well before the 2 s sleep ends')
   t.ok(err instanceof errors.StatementTimeout)
-  t.match(err, { code: 'HEADROOM_POOL_STATEMENT_TIMEOUT', statusCode: 503, message: 'Query "report" was canceled by the server: it ran past statement_timeout (200 ms)' })
+  t.match(err, { code: 'HEADROOM_POOL_STATEMENT_TIMEOUT', statusCode: 503, message: 'A query was canceled by the server: it ran past statement_timeout (200 ms)', query: 'report' })
   t.equal(((err as Error).cause as { code?: string }).code, '57014', 'the server error is kept as the cause')
   t.equal((await app.db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid, pid, 'the same connection serves the next query')
   const res = await app.inject('/slow')
@@ -58,7 +58,7 @@ t.test('a transaction whose callback throws a SQL error rolls back and keeps the
   await t.rejects(app.db.transaction(async (tx) => {
     await tx.query('INSERT INTO t VALUES (1)')
     await tx.query('INSERT INTO t VALUES (1)')
-  }), { code: '23505' })
+  }), { code: 'HEADROOM_POOL_QUERY_FAILED', sqlState: '23505' })
   t.equal((await app.db.query('SELECT * FROM t')).rowCount, 0, 'rolled back')
   const inTx = await app.db.query<{ s: string }>('SELECT state AS s FROM pg_stat_activity WHERE pid = pg_backend_pid()')
   t.equal(inTx.rows[0]!.s, 'active', 'the connection is not left inside the aborted transaction')

@@ -3,6 +3,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { getHub } from '@headroom/core'
 import { startPostgres, startReplica, waitFor } from '@headroom/testing'
 import type { FastifyInstance } from 'fastify'
+import { parseLsn } from '../src/lsn.js'
 import { build, sleep } from './helpers.js'
 
 function counter (text: string, name: string, labels: string): number {
@@ -128,6 +129,36 @@ t.test('a private primary with a real streaming replica', async (t) => {
     const bad = await app.inject({ url: '/items/1', headers: { 'x-consistency-token': 'not-an-lsn' } })
     t.equal(bad.statusCode, 400, 'a malformed token is a 400, not a 500')
     t.equal(bad.json().code, 'HEADROOM_POOL_INVALID_TOKEN')
+  })
+
+  // The other read-your-writes tests pass whenever the replica replays fast enough; this one cannot:
+  // the replica's replay is paused, so it provably lacks the write, and only the LSN gate keeps the read off it.
+  t.test('replay paused: a read after the session\'s write goes to the primary and sees it; a read without the token goes to the replica and does not', async (t) => {
+    // its own app, whose lag bound does not eject the paused replica during the test
+    const { app: paused } = await build(t, { primary: primary.url, replicas: [replica.url], replicaCheckIntervalMs: 100, maxReplicaLagMs: 600_000 }, routes)
+    await waitFor('the replica admitted', async () => paused.db.replicaStatus()[0]!.up, 10_000)
+    t.teardown(() => replica.query('SELECT pg_wal_replay_resume()').catch(() => {}))
+    await replica.query('SELECT pg_wal_replay_pause()')
+    await waitFor('replay paused', async () => (await replica.query<{ s: string }>('SELECT pg_get_wal_replay_pause_state() AS s')).rows[0]!.s === 'paused', 10_000)
+
+    const session = paused.db.session()
+    await session.query('INSERT INTO items VALUES (9001)')
+    const token = session.consistencyToken!
+    const replayed = (await replica.query<{ lsn: string }>('SELECT pg_last_wal_replay_lsn()::text AS lsn')).rows[0]!.lsn
+    t.ok(parseLsn(replayed)! < parseLsn(token)!, `the replica is behind: replayed ${replayed}, the write is at ${token}`)
+    t.equal((await replica.query('SELECT 1 FROM items WHERE v = 9001')).rowCount, 0, 'the replica does not have the write')
+
+    const probe = 'SELECT pg_is_in_recovery() AS replica, EXISTS (SELECT 1 FROM items WHERE v = 9001) AS seen'
+    t.same((await session.read<{ replica: boolean, seen: boolean }>(probe)).rows[0], { replica: false, seen: true }, 'the session\'s read: primary, sees its write')
+    t.same((await paused.db.read<{ replica: boolean, seen: boolean }>(probe, [], { after: token })).rows[0], { replica: false, seen: true }, 'read({ after: token }): the same')
+    t.same((await paused.db.read<{ replica: boolean, seen: boolean }>(probe)).rows[0], { replica: true, seen: false }, 'a read without the token: the replica, without the write')
+    const withToken = await paused.inject({ url: '/items/9001', headers: { 'x-consistency-token': token } })
+    t.same([withToken.statusCode, withToken.json()], [200, { v: 9001, replica: false }], 'over HTTP with the token: found, on the primary')
+    t.equal((await paused.inject({ url: '/items/9001' })).statusCode, 404, 'over HTTP without it: the replica, not found')
+
+    await replica.query('SELECT pg_wal_replay_resume()')
+    await replica.caughtUp()
+    t.same((await paused.db.read<{ replica: boolean, seen: boolean }>(probe, [], { after: token })).rows[0], { replica: true, seen: true }, 'once replayed, the token\'s read goes to the replica')
   })
 
   t.test('the replica stopped mid-run: reads keep succeeding from the primary with zero errors; re-admitted after it comes back', async (t) => {

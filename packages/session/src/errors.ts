@@ -14,16 +14,33 @@ export const WeakSecret = createError<[string]>(
   500
 )
 
-/** the session would exceed `maxSize` once serialized */
+/**
+ * the session would exceed `maxSize` once serialized: 413, since what the
+ * request asked to store is what does not fit; nothing is stored and the
+ * session keeps what it held before the request
+ */
 export const TooLarge = createError<[number, number]>(
   'HEADROOM_SESSION_TOO_LARGE',
-  'The session is %d bytes once serialized, over maxSize (%d bytes): keep large data out of the session (store an id and load the rest)',
-  500
+  'The session would be %d bytes once serialized, over maxSize (%d bytes): nothing was saved; keep large data out of the session (store an id, load the rest)',
+  413
 )
 
-/** a per-user operation (list, log out everywhere) needs Redis, and Redis is unavailable */
+/**
+ * A per-user operation (list, log out everywhere) needs Redis, and Redis is
+ * unavailable: a 503 with Retry-After (`headers`, which Fastify's error
+ * handler copies). The message names the operation only; the Redis error is
+ * the `cause`, for the logs.
+ */
 export const Unavailable = createError<[string]>(
   'HEADROOM_SESSION_UNAVAILABLE',
-  'Session store unavailable: %s',
+  'Sessions are temporarily unavailable: %s needs the session store, which cannot be reached. Retry later.',
   503
 )
+
+/** Unavailable with its cause and a Retry-After */
+export function unavailable (operation: string, cause: unknown, retryAfterSeconds: number): Error {
+  const err = new Unavailable(operation) as Error & { headers?: Record<string, string> }
+  err.cause = cause
+  err.headers = { 'retry-after': String(retryAfterSeconds) }
+  return err
+}

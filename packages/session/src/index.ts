@@ -24,12 +24,14 @@ export interface SessionData {
 
 /** What the app uses beyond `request.session`: the per-user index and the store's state. */
 export interface SessionManager {
-  /** a user's live sessions: one ZRANGE and one HGETALL per session of theirs; 503 while Redis is unavailable */
+  /** a user's live sessions: one ZRANGE and one HGETALL per session of theirs; rejects with `HEADROOM_SESSION_UNAVAILABLE` (503, Retry-After) while Redis is unavailable, never a partial list */
   list (userId: string): Promise<UserSession[]>
   /**
    * Logs a user out everywhere, except the session id `options.except` (e.g.
    * `request.session.sessionId` to keep the current device): O(that user's
-   * sessions). Returns how many were destroyed; 503 while Redis is unavailable.
+   * sessions). Returns how many were destroyed. While Redis is unavailable it destroys the
+   * user's sessions this instance holds, then rejects with `HEADROOM_SESSION_UNAVAILABLE`
+   * (503, Retry-After): it never reports success while a session of the user may survive.
    */
   destroyUser (userId: string, options?: { except?: string }): Promise<number>
   /** destroys one session by its (unsigned) id, e.g. one listed by `list()` */

@@ -1,8 +1,8 @@
 import type { RedisClient, RedisGuard } from '@headroom/core'
 import type { FastifyBaseLogger } from 'fastify'
-import { RedisBackend, codeOf } from './backend.js'
+import { RedisBackend } from './backend.js'
 import { apply, byteSize, decode, diff, encode, EXPIRES_FIELD, fromHash, userOf, type Fields } from './codec.js'
-import { TooLarge, Unavailable } from './errors.js'
+import { TooLarge, unavailable } from './errors.js'
 import type { SessionMetrics } from './metrics.js'
 import { Mirror } from './mirror.js'
 import { randomId } from './outages.js'
@@ -132,6 +132,10 @@ export class HeadroomStore {
     const fields = encode(session)
     const size = byteSize(fields)
     if (size > this.#o.maxSize) {
+      // Back to what was stored: the error response's own onSend (and any later save in this
+      // request) then finds the session unmodified, so the 413 is what the client gets, from the
+      // app's error handler, with the previous session kept.
+      revert(session, session as Record<symbol, unknown>)
       callback(new TooLarge(size, this.#o.maxSize))
       return
     }
@@ -217,11 +221,18 @@ export class HeadroomStore {
       if (gone.length > 0) await redis.run(key, (c) => c.zrem(key, ...gone))
       return out
     } catch (err) {
-      throw new Unavailable(codeOf(err as Error))
+      // a partial list would under-report the devices signed in: refuse instead
+      throw unavailable('listing a user\'s sessions', err, this.#retryAfter)
     }
   }
 
-  /** Logs a user out everywhere: deletes each of their sessions (O(their sessions)), then the index. Returns how many. */
+  /**
+   * Logs a user out everywhere: deletes each of their sessions (O(their
+   * sessions)), then the index. Returns how many. Without Redis it destroys
+   * the user's sessions this instance holds in memory (written back as
+   * deletes when Redis returns) and then fails: sessions in Redis, or held by
+   * other instances, may still be usable, so it never reports success.
+   */
   async destroyUser (userId: string, except?: string): Promise<number> {
     const redis = this.#redis
     const local = this.#mirror.ofUser(userId).filter(([id]) => id !== except)
@@ -241,8 +252,13 @@ export class HeadroomStore {
       this.#o.metrics.destroyed.inc(count)
       return count
     } catch (err) {
-      throw new Unavailable(codeOf(err as Error))
+      throw unavailable('logging a user out everywhere', err, this.#retryAfter)
     }
+  }
+
+  /** seconds: by then the probe has tried Redis at least once */
+  get #retryAfter (): number {
+    return Math.max(1, Math.ceil(this.#o.probeIntervalMs / 1000))
   }
 
   /** Waits (bounded) for the client to be ready; a Redis still down after `waitMs` starts the store on the fallback. */
@@ -328,6 +344,13 @@ export class HeadroomStore {
     data.cookie = { originalMaxAge: this.#o.maxAge, expires: new Date(expiresAt) }
     return data
   }
+}
+
+/** Restores a session object to the fields it had when read or last saved (none, for a new one). */
+function revert (session: SessionLike, state: Record<symbol, unknown>): void {
+  const target = session as Record<string, unknown>
+  for (const key of Object.keys(target)) if (key !== 'cookie') delete target[key]
+  Object.assign(target, decode((state[kSnapshot] as Fields | undefined) ?? {}) ?? {})
 }
 
 export { EXPIRES_FIELD }

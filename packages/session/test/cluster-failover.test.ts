@@ -6,15 +6,18 @@ import { keySlot } from '../src/outages.js'
 import { buildApp, idOf, login, me } from './helpers.js'
 import { stallRecorder } from './suite.js'
 
-const COMMAND_TIMEOUT_MS = 250
 /**
- * The process is charged for no stall (see stallRecorder); what is left is
- * Redis, the plugin and a loaded event loop. 200 ms, not the topology test's
- * 100: tap runs this beside another test file on 2 cores, where 100 ms of
- * slack failed once; 250 + 200 still proves that no request waited for two
- * command timeouts (a second call to the dead node after the first).
+ * What the latency bound proves: no request waited for a second command
+ * timeout (a second call to the dead node after the first noticed it), so
+ * every request is within one timeout plus a slack that stays below another
+ * timeout. The process is charged for no stall of its own (see
+ * stallRecorder); the slack absorbs Redis and the loaded event loop. With a
+ * 250 ms timeout the slack had to stay under 250 ms and failed at load
+ * averages of 6-11 (Redis itself descheduled for a few hundred ms); a 1 s
+ * timeout leaves 800 ms of slack and the bound still excludes a second wait.
  */
-const SLACK_MS = 200
+const COMMAND_TIMEOUT_MS = 1000
+const SLACK_MS = 800
 const USERS = 48
 
 /** configured like the example's cluster client (examples/finance-api/src/redis.ts) */
@@ -136,6 +139,7 @@ async function failover (t: Test, fullCoverage: boolean): Promise<void> {
   await Promise.all(loops)
 
   t.same(problems, [], `no logged-in user logged out${fullCoverage ? '' : ', live-master sessions shared at once'} (${requests} requests; slots served again after ${promotedAfter} ms)`)
+  t.ok(SLACK_MS < COMMAND_TIMEOUT_MS, 'the bound excludes a request that waited for two command timeouts')
   t.ok(slowest <= COMMAND_TIMEOUT_MS + SLACK_MS, `no request slower than the command timeout + ${SLACK_MS} ms (slowest ${slowest.toFixed(0)} ms; the process stalled ${stalls.total().toFixed(0)} ms in all)`, { slow: slow.slice(0, 10) })
   // every session is in Redis after the failover; on a live master with its last write. (On the dead
   // master's slots each instance wrote back what it held, and the last write-back wins: README, Limits.)
