@@ -8,11 +8,13 @@ import type { FastifyServerOptions } from 'fastify'
  */
 export function safeError (err: unknown): { type: string, message: string, stack: string, [key: string]: unknown } {
   if (!(err instanceof Error)) return { type: typeof err, message: String(err), stack: '' }
-  const e = err as Error & { code?: unknown, statusCode?: unknown, routine?: unknown }
+  const e = err as Error & { code?: unknown, statusCode?: unknown, routine?: unknown, sqlState?: unknown }
   const out: { type: string, message: string, stack: string, [key: string]: unknown } = { type: e.name, message: e.message, stack: e.stack ?? '' }
   if (e.code !== undefined) out.code = e.code
   if (e.statusCode !== undefined) out.statusCode = e.statusCode
   if (e.routine !== undefined) out.routine = e.routine
+  // @headroom/pool's HEADROOM_POOL_QUERY_FAILED: the SQLSTATE of the driver's error (its `cause`)
+  if (e.sqlState !== undefined) out.sqlState = e.sqlState
   if (e.cause !== undefined) out.cause = safeError(e.cause)
   return out
 }

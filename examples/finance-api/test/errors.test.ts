@@ -33,9 +33,10 @@ t.test('a 500 says "internal error" and the request id; the log line with that i
     const lines = logs.of(body.requestId)
     t.ok(lines.some((l) => l.level === 50 && l.err), `${path}: an error line carries the request id ${body.requestId}`)
   }
-  const sqlLine = logs.lines.find((l) => l.err?.code === '22012')
+  // @headroom/pool wraps it (HEADROOM_POOL_QUERY_FAILED); the log keeps its SQLSTATE and, through the cause, PostgreSQL's message
+  const sqlLine = logs.lines.find((l) => l.err?.sqlState === '22012')
   t.ok(sqlLine, 'the SQLSTATE is in the log')
-  t.match(sqlLine?.err.message, /division by zero/, 'and PostgreSQL\'s message')
+  t.match(sqlLine?.err.cause?.message, /division by zero/, 'and PostgreSQL\'s message')
 })
 
 t.test('a PostgreSQL outage is a 503 "temporarily unavailable" with Retry-After, and no address', async (t) => {
@@ -69,7 +70,7 @@ t.test('plugin errors keep their status and code, never their cause\'s words; 4x
   const cause = 'connect ECONNREFUSED 127.0.0.1:6543 at SELECT password_hash FROM users'
   const app = await hostileApp(t, {
     routes (app) {
-      app.get('/test/pool-unavailable', async () => { throw new poolErrors.Unavailable('primary', cause) })
+      app.get('/test/pool-unavailable', async () => { throw Object.assign(new poolErrors.Unavailable('primary'), { cause: new Error(cause) }) })
       app.get('/test/pool-exhausted', async () => { throw new poolErrors.PoolExhausted('primary', 50, 10) })
       app.get('/test/with-cause', async () => { throw Object.assign(new poolErrors.AcquireTimeout('primary', 2000), { cause: new Error(cause) }) })
       app.get('/test/session-unavailable', async () => { throw new sessionErrors.Unavailable(cause) })

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient } from '@headroom/core'
 import { InvalidOption, WeakSecret } from './errors.js'
+import { secretWeakness } from './secrets.js'
 
 /** @default 'headroom:session:' */
 export const DEFAULT_KEY_PREFIX = 'headroom:session:'
@@ -24,8 +25,7 @@ export const DEFAULT_PROBE_INTERVAL_MS = 500
 export const MAX_PROBE_BACKOFF_MS = 5000
 /** @default 2000: how long registration waits for a Redis client that is not ready yet before starting on the fallback */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 2000
-/** the shortest secret accepted in production (256 bits of base64 is 43 characters) */
-export const MIN_SECRET_LENGTH = 32
+export { MIN_SECRET_LENGTH } from './secrets.js'
 
 export type SameSite = 'lax' | 'strict' | 'none'
 
@@ -100,26 +100,12 @@ export interface NormalizedOptions {
   production: boolean
 }
 
-/** Values copied from READMEs and tutorials; refused in production whatever their length. */
-const PLACEHOLDERS = [
-  'a secret with minimum length of 32 characters', 'minimum length of 32 characters',
-  'changeme', 'change-me', 'change_me', 'change this', 'replace-me', 'keyboard cat', 'your-secret-key', 'your_secret_key', 'supersecret'
-]
-
 function positiveInt (name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
     throw new InvalidOption(name, `expected a positive integer, got ${JSON.stringify(value)}`)
   }
   return value
-}
-
-function weakness (secret: string): string | null {
-  if (secret.length < MIN_SECRET_LENGTH) return `a secret is ${secret.length} characters long, under ${MIN_SECRET_LENGTH}`
-  const lower = secret.toLowerCase()
-  if (PLACEHOLDERS.some((p) => lower.includes(p))) return 'a secret is a documentation placeholder'
-  if (new Set(secret).size < 8) return 'a secret repeats too few distinct characters to be random'
-  return null
 }
 
 function normalizeSecrets (secret: unknown, production: boolean): { secrets: string[], generated: boolean } {
@@ -132,7 +118,7 @@ function normalizeSecrets (secret: unknown, production: boolean): { secrets: str
   for (const s of secrets) {
     if (typeof s !== 'string' || s.length === 0) throw new InvalidOption('secret', 'expected non-empty strings')
     if (production) {
-      const why = weakness(s)
+      const why = secretWeakness(s)
       if (why) throw new WeakSecret(why)
     }
   }

@@ -1,4 +1,5 @@
-import { MIN_SECRET_LENGTH } from './options.js'
+/** the shortest secret accepted in production (256 bits of base64 is 43 characters) */
+export const MIN_SECRET_LENGTH = 32
 
 /** Values copied from READMEs and tutorials; refused in production whatever their length. */
 export const SECRET_PLACEHOLDERS: readonly string[] = [
