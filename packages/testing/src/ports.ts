@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 
 function tryListen (port: number, host: string): Promise<number | null> {
@@ -13,23 +14,39 @@ function tryListen (port: number, host: string): Promise<number | null> {
   })
 }
 
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+/**
+ * The lowest port the kernel hands out to outgoing connections (Linux's
+ * ip_local_port_range; 32768 elsewhere). A private server picks its port
+ * below it: a server the test stops and starts again must find its port free,
+ * and a port in the ephemeral range can meanwhile be taken as the local end of
+ * any outgoing connection on the machine (its restart then fails to bind).
+ */
+function ephemeralLow (): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0])
+    if (Number.isInteger(low) && low > 12000) return low
+  } catch {}
+  return 32768
+}
+const FIRST_PORT = 10000
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now, below the ephemeral range. */
 export async function freePort (): Promise<number> {
-  const port = await tryListen(0, '127.0.0.1')
-  if (port === null) throw new Error('could not find a free port on 127.0.0.1')
-  return port
+  return freePortPair(0)
 }
 
 /**
  * A free port whose companion `port + offset` is free as well (Redis Cluster's
- * bus listens on port + 10000, so the base must stay below 55536).
+ * bus listens on port + 10000), both below the ephemeral range.
  */
 export async function freePortPair (offset: number): Promise<number> {
+  const span = ephemeralLow() - offset - FIRST_PORT
+  if (span < 100) throw new Error(`no room for a port pair with offset ${offset} below the ephemeral range`)
   for (let attempt = 0; attempt < 200; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * (65535 - offset - 20000))
-    if (await tryListen(port, '127.0.0.1') !== null && await tryListen(port + offset, '127.0.0.1') !== null) {
+    const port = FIRST_PORT + Math.floor(Math.random() * span)
+    if (await tryListen(port, '127.0.0.1') !== null && (offset === 0 || await tryListen(port + offset, '127.0.0.1') !== null)) {
       return port
     }
   }
-  throw new Error(`could not find a free port pair (offset ${offset}) on 127.0.0.1`)
+  throw new Error(`could not find a free port${offset === 0 ? '' : ` pair (offset ${offset})`} on 127.0.0.1`)
 }
