@@ -32,7 +32,7 @@ export function renderCharts (d: RunData, a: Analysis): Record<keyof typeof CHAR
       color: colors[m] ?? '#4a5568',
       points: a.rows.filter((r) => r.model === m).map((r) => ({ x: r.sizing.users, y: r.cost.total }))
     })),
-    ranges: SEED_COSTS.map((s) => ({ label: 'seed\'s estimate (low–high)', color: '#c53030', x: s.users, low: s.total[0], high: s.total[1] }))
+    ranges: SEED_COSTS.map((s) => ({ label: 'seed estimate (range)', color: '#c53030', x: s.users, low: s.total[0], high: s.total[1] }))
   })
   const seed100k = SEED_COSTS.find((s) => s.users === 100_000)!
   const model100k = a.rows.find((r) => r.model === 'seed' && r.sizing.users === 100_000)!

@@ -20,7 +20,7 @@ export interface LineChart {
 
 const W = 760
 const H = 380
-const PAD = { left: 70, right: 170, top: 36, bottom: 50 }
+const PAD = { left: 70, right: 180, top: 36, bottom: 50 }
 const PW = W - PAD.left - PAD.right
 const PH = H - PAD.top - PAD.bottom
 
