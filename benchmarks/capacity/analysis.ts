@@ -82,6 +82,9 @@ export function analyse (d: RunData, prices: Prices): Analysis {
   const hit = { summary: poissonHit(userRate(MIX.summary), TTL_S.summary), insights: poissonHit(userRate(MIX.insights), TTL_S.insights) }
 
   const bytes = (k: keyof RunData['memory']) => Number.isFinite(d.memory[k].bytes) ? d.memory[k].bytes : 0
+  // a cached summary is its entry plus its tag and lease keys: all their bytes over the entries
+  const perEntry = (all: 'summary' | 'insights', entries: 'summaryEntries' | 'insightsEntries') =>
+    d.memory[entries].keys > 0 ? (bytes(all) * d.memory[all].keys) / d.memory[entries].keys : bytes(all)
   const measured: Measured = {
     capacityRps,
     staticShare: STATIC_SHARE,
@@ -91,8 +94,8 @@ export function analyse (d: RunData, prices: Prices): Analysis {
     redisCmdsPerApiReq: on.redisCmdsPerApiReq,
     redisCpuMsPerApiReq: on.redisCpuMsPerApiReq,
     bytesPerSession: bytes('session') + bytes('sessionIndex'),
-    bytesPerSummary: bytes('summary'),
-    bytesPerInsight: bytes('insights'),
+    bytesPerSummary: perEntry('summary', 'summaryEntries'),
+    bytesPerInsight: perEntry('insights', 'insightsEntries'),
     bytesPerRateKey: bytes('rateLimit'),
     quoteCallsPerApiReq: off.quoteCallsPerApiReq,
     insightCallsPerApiReq: off.insightCallsPerApiReq * (1 - hit.insights),

@@ -1,16 +1,16 @@
 /**
- * Starts the capacity run's server processes: main.ts bundled once with
- * esbuild (TypeScript sources compiled; npm and workspace packages left as
- * imports) into examples/finance-api/node_modules/.cache/, where those imports
- * resolve as they do for the example, then forked on plain Node with
+ * Starts the capacity run's server processes: main.ts bundled once as the
+ * benchmark harness bundles its servers (bundleModule: packages left as
+ * imports), into examples/finance-api/node_modules/.cache/ where those
+ * imports resolve as they do for the example, then forked on plain Node with
  * NODE_ENV=production and pinned to core 1 with taskset (the load generator,
  * this process, to core 0), like the benchmark harness does.
  */
 import { execFileSync, fork } from 'node:child_process'
-import { mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { cpus } from 'node:os'
-import { fileURLToPath, pathToFileURL } from 'node:url'
-import { build } from 'esbuild'
+import { fileURLToPath } from 'node:url'
+import { bundleModule } from '../src/child.js'
 
 export interface Server { url: string, pid: number, close (): Promise<void> }
 
@@ -29,26 +29,7 @@ function bundle (): Promise<string> {
     mkdirSync(CACHE_DIR, { recursive: true })
     const outfile = `${CACHE_DIR}main-${process.pid}.mjs`
     process.once('exit', () => rmSync(outfile, { force: true }))
-    await build({
-      entryPoints: [fileURLToPath(new URL('./main.ts', import.meta.url))],
-      outfile,
-      bundle: true,
-      packages: 'external',
-      platform: 'node',
-      format: 'esm',
-      target: `node${process.versions.node.split('.')[0]}`,
-      logLevel: 'silent',
-      plugins: [{
-        // the example finds its migrations and public files by import.meta.url: keep it the source's
-        name: 'source-import-meta-url',
-        setup (b) {
-          b.onLoad({ filter: /\.ts$/ }, (args) => ({
-            contents: readFileSync(args.path, 'utf8').replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)),
-            loader: 'ts'
-          }))
-        }
-      }]
-    })
+    await bundleModule(fileURLToPath(new URL('./main.ts', import.meta.url)), outfile)
     return outfile
   })()
   return bundled

@@ -83,8 +83,9 @@ export function renderReport (d: RunData, a: Analysis, prices: Prices, meta: Met
     '',
     `Redis commands at the capacity step, per API request: ${redisTop.map(([k, v]) => `${k} ${(v / api).toFixed(2)}`).join(', ') || 'none'}.`,
     '',
-    `Redis memory (MEMORY USAGE, mean over up to 200 keys of each kind): session ${n0(d.memory.session.bytes)} B + its per-user index ${n0(d.memory.sessionIndex.bytes)} B, cached summary ${n0(d.memory.summary.bytes)} B per key (entry and tag keys), ` +
-      `insights ${n0(d.memory.insights.bytes)} B, rate-limit window ${n0(d.memory.rateLimit.bytes)} B. Response bodies: ${n0(a.measured.apiBytesPerResponse)} B per API response, ${n0(a.measured.staticBytesPerResponse)} B per static file.`,
+    `Redis memory (MEMORY USAGE, mean over up to 200 keys of each kind): session ${n0(d.memory.session.bytes)} B + its per-user index ${n0(d.memory.sessionIndex.bytes)} B; ` +
+      `a cached summary ${n0(a.measured.bytesPerSummary)} B and cached insights ${n0(a.measured.bytesPerInsight)} B (the entry with its tag and lease keys: ${d.memory.summary.keys} and ${d.memory.insights.keys} keys for ${d.memory.summaryEntries.keys} and ${d.memory.insightsEntries.keys} entries); ` +
+      `a rate-limit window ${n0(d.memory.rateLimit.bytes)} B. Response bodies: ${n0(a.measured.apiBytesPerResponse)} B per API response, ${n0(a.measured.staticBytesPerResponse)} B per static file.`,
     '',
     `## ${SECTIONS[3]}`,
     '',

@@ -92,7 +92,8 @@ export interface RunData {
   pool: PoolRow[]
   pgbench: PgbenchPoint[]
   redisBench: RedisBenchRow[]
-  memory: Record<'session' | 'sessionIndex' | 'summary' | 'insights' | 'rateLimit', { bytes: number, keys: number }>
+  /** mean MEMORY USAGE per key and key counts; `summaryEntries` / `insightsEntries` count the entries alone (one per user) */
+  memory: Record<'session' | 'sessionIndex' | 'summary' | 'summaryEntries' | 'insights' | 'insightsEntries' | 'rateLimit', { bytes: number, keys: number }>
 }
 
 type Log = (s: string) => void
@@ -182,7 +183,9 @@ export async function measureAll (s: Settings, log: Log): Promise<RunData> {
       session: `${KEY_PREFIX}session:sess:*`,
       sessionIndex: `${KEY_PREFIX}session:user:*`,
       summary: `${KEY_PREFIX}cache:*summary*`,
+      summaryEntries: `${KEY_PREFIX}cache:e:{summary|*`,
       insights: `${KEY_PREFIX}cache:*insights*`,
+      insightsEntries: `${KEY_PREFIX}cache:e:{insights|*`,
       rateLimit: `${KEY_PREFIX}rl:default:*`
     }) as RunData['memory']
 

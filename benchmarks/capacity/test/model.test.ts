@@ -47,7 +47,7 @@ function runData (): RunData {
     pool: [{ rate: 400, max5: step(400, 900, { throughput: 200, e503: 50 }), max25: step(400, 1500, { throughput: 380, e503: 5, costs: { ...step(400, 1).costs, maxActiveConnections: 20 } }) }],
     pgbench: [{ clients: 1, tps: 5000, latencyMs: 0.2 }, { clients: 2, tps: 8000, latencyMs: 0.25 }, { clients: 4, tps: 9000, latencyMs: 0.44 }],
     redisBench: [{ shape: 'GET', opsPerS: 100_000 }],
-    memory: { session: { bytes: 220, keys: 300 }, sessionIndex: { bytes: 140, keys: 300 }, summary: { bytes: 330, keys: 600 }, insights: { bytes: 400, keys: 300 }, rateLimit: { bytes: 120, keys: 300 } }
+    memory: { session: { bytes: 220, keys: 300 }, sessionIndex: { bytes: 140, keys: 300 }, summary: { bytes: 330, keys: 600 }, summaryEntries: { bytes: 300, keys: 200 }, insights: { bytes: 400, keys: 300 }, insightsEntries: { bytes: 350, keys: 300 }, rateLimit: { bytes: 120, keys: 300 } }
   }
 }
 
@@ -123,6 +123,7 @@ t.test('analyse + checks: a consistent run passes every check; the report has ev
   const a = analyse(runData(), prices)
   t.equal(a.capacityRps, 400, 'the highest step under 100 ms p99')
   t.ok(a.capacityMet)
+  t.equal(a.measured.bytesPerSummary, 330 * 600 / 200, 'a summary is its entry and its tag keys')
   t.same(a.claims.map((c) => c.verdict).length, 4)
   const checks = checkAnalysis(a)
   t.same(checks.filter((c) => !c.pass), [])
