@@ -51,7 +51,8 @@ export interface Analysis {
   off: ReturnType<typeof perRequest>
   appUsl: Usl
   pgUsl: Usl
-  bottleneck: Array<{ resource: string, coresPerAppProcess: number, appProcessesPerCore: number }>
+  /** per resource: its CPU per CPU second of the app, and how many busy app cores one of its cores keeps up with */
+  bottleneck: Array<{ resource: string, coresPerAppCore: number, appCoresPerCore: number }>
   measured: Measured
   hit: { summary: number, insights: number }
   claims: Claim[]
@@ -107,13 +108,13 @@ export function analyse (d: RunData, prices: Prices): Analysis {
     return { model: t.name, sizing, cost: monthlyCost(sizing, prices, { quotePerApiReq: measured.quoteCallsPerApiReq, insightPerApiReq: measured.insightCallsPerApiReq, quoteCallsMaxPerS: QUOTE_SYMBOLS / TTL_S.quotes }) }
   }))
 
-  const cs = capacityStep
-  const dur = cs.durationS
+  // rate-independent: CPU of each resource per CPU second of the app, at the capacity step
+  const appCpu = capacityStep.costs.appCpuS
   const bottleneck = [
-    { resource: 'app (Node, one process)', cores: cs.costs.appCpuS / dur },
-    { resource: 'PostgreSQL', cores: cs.costs.pgCpuS / dur },
-    { resource: 'Redis', cores: cs.costs.redisCpuS / dur }
-  ].map((r) => ({ resource: r.resource, coresPerAppProcess: r.cores, appProcessesPerCore: r.cores > 0 ? 1 / r.cores : Number.POSITIVE_INFINITY }))
+    { resource: 'app (Node, one process)', cpu: appCpu },
+    { resource: 'PostgreSQL (the app\'s backends)', cpu: capacityStep.costs.pgCpuS },
+    { resource: 'Redis', cpu: capacityStep.costs.redisCpuS }
+  ].map((r) => ({ resource: r.resource, coresPerAppCore: appCpu > 0 ? r.cpu / appCpu : Number.NaN, appCoresPerCore: r.cpu > 0 ? appCpu / r.cpu : Number.POSITIVE_INFINITY }))
 
   return {
     capacityRps,
@@ -194,7 +195,7 @@ function headlines (d: RunData, apiCapacityRps: number, pgUsl: Usl, rows: ModelR
   return [
     { seed: 'current architecture: ~100,000 API requests/hour', measured: `one app process on one core: ${Math.round(perHour).toLocaleString('en-US')} API requests/hour at p99 < 100 ms`, contradicted: !within(perHour, 100_000, 100_000) },
     { seed: 'current architecture: ~10,000–15,000 daily users', measured: `${Math.round(perHour / 8).toLocaleString('en-US')} daily users per process at 8 API requests per user-hour`, contradicted: !within(perHour / 8, 10_000, 15_000) },
-    { seed: 'current architecture: ~50,000 database queries/hour', measured: `PostgreSQL on 2 cores ran ${Math.round(pgPeak * 3600).toLocaleString('en-US')} summary statements/hour (pgbench, best of ${d.pgbench.length} client counts; USL peak at N ≈ ${uslPeak(pgUsl).toFixed(1)})`, contradicted: !within(pgPeak * 3600, 50_000, 50_000) },
+    { seed: 'current architecture: ~50,000 database queries/hour', measured: `PostgreSQL on 2 cores ran ${Math.round(pgPeak * 3600).toLocaleString('en-US')} summary statements/hour (pgbench, best of ${d.pgbench.length} client counts; USL peak at N ≈ ${Number.isFinite(uslPeak(pgUsl)) ? uslPeak(pgUsl).toFixed(1) : '∞, no coherency cost fitted'})`, contradicted: !within(pgPeak * 3600, 50_000, 50_000) },
     { seed: '100K users: 5–10 app instances', measured: `${at100k.sizing.appProcesses} app processes (${at100k.sizing.appHosts} × 2-vCPU hosts)`, contradicted: !within(at100k.sizing.appProcesses, 5, 10) },
     { seed: '100K users: primary + 2–3 read replicas', measured: `${at100k.sizing.pgPrimary}${at100k.sizing.pgMultiAz ? ' Multi-AZ' : ''} + ${at100k.sizing.pgReplicas} read replicas`, contradicted: at100k.sizing.pgReplicas < 2 || at100k.sizing.pgReplicas > 3 },
     { seed: '100K users: Redis cluster of 3–5 nodes', measured: `${at100k.sizing.redisShards} shard(s) × ${1 + at100k.sizing.redisReplicasPerShard} node(s) of ${at100k.sizing.redisNode}, ${at100k.sizing.redisMemoryMiB.toFixed(0)} MiB`, contradicted: !within(at100k.sizing.redisShards * (1 + at100k.sizing.redisReplicasPerShard), 3, 5) },

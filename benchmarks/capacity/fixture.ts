@@ -9,6 +9,7 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import { startPostgres, startRedis, type PrivatePostgres, type PrivateRedis } from '@headroom/testing'
 import { Redis } from 'ioredis'
+import pg from 'pg'
 import { migrate } from '../../examples/finance-api/src/migrate.js'
 import { seed } from '../../examples/finance-api/src/seed.js'
 
@@ -23,6 +24,8 @@ export interface Fixture {
   users: number
   /** heavy users (thousands of transactions each): their summaries make the pool claim's load database-bound */
   heavy: { first: number, count: number }
+  /** one connection to the `postgres` database for the run's own queries (its backend is not the app's) */
+  probe: pg.Client
   /** the app's summary statement as it ran (pg_stat_activity), once a sample has caught it */
   summarySql?: string
   close (): Promise<void>
@@ -51,9 +54,17 @@ export async function setup (users: number, heavy: { users: number, transactions
     await migrate(dbUrl)
     const seeded = await seed(dbUrl, { users })
     const heavySeeded = await seed(dbUrl, { users: heavy.users, transactionsPerUser: heavy.transactionsPerUser, randomSeed: 7 })
+    // nothing left for autovacuum to do while the run measures PostgreSQL's CPU
+    const admin = new pg.Client({ connectionString: dbUrl })
+    await admin.connect()
+    await admin.query('VACUUM ANALYZE')
+    await admin.end()
+    const probe = new pg.Client({ connectionString: server.url })
+    await probe.connect()
+    cleanups.push(() => probe.end())
     log(`  private PostgreSQL :${server.port} and Redis :${redis.port}; seeded ${seeded.users} users, ${seeded.transactions} transactions ` +
       `and ${heavySeeded.users} heavy users, ${heavySeeded.transactions} transactions in ${((seeded.ms + heavySeeded.ms) / 1000).toFixed(1)} s`)
-    return { pg: server, redis, dbUrl, firstUserId: seeded.firstUserId, users: seeded.users, heavy: { first: heavySeeded.firstUserId, count: heavySeeded.users }, close }
+    return { pg: server, redis, dbUrl, firstUserId: seeded.firstUserId, users: seeded.users, heavy: { first: heavySeeded.firstUserId, count: heavySeeded.users }, probe, close }
   } catch (err) {
     await close()
     throw err
@@ -92,8 +103,8 @@ export function postgresCpuSeconds (postmaster: number): number {
 }
 
 /** Statements the app's database has run (pg_stat_statements, every nesting level). */
-export async function statements (server: PrivatePostgres): Promise<number> {
-  const { rows } = await server.query<{ n: string | null }>(
+export async function statements (fx: Fixture): Promise<number> {
+  const { rows } = await fx.probe.query<{ n: string | null }>(
     'SELECT sum(calls)::text AS n FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)', [DATABASE])
   return Number(rows[0]?.n ?? 0)
 }
@@ -154,10 +165,10 @@ export async function memoryByPattern (url: string, patterns: Record<string, str
  * running summary statement if one is running (pg_stat_statements keeps it
  * normalised, constants replaced; pg_stat_activity has it as sent).
  */
-export async function connectionsInUse (server: PrivatePostgres): Promise<{ active: number, total: number, summarySql: string | null }> {
-  const { rows } = await server.query<{ active: string, total: string, summary: string | null }>(
-    `SELECT count(*) FILTER (WHERE state = 'active')::text AS active, count(*)::text AS total,
+export async function connectionsInUse (fx: Fixture): Promise<{ active: number, total: number, pids: number[], summarySql: string | null }> {
+  const { rows } = await fx.probe.query<{ active: string, total: string, pids: number[] | null, summary: string | null }>(
+    `SELECT count(*) FILTER (WHERE state = 'active')::text AS active, count(*)::text AS total, array_agg(pid) AS pids,
             max(query) FILTER (WHERE query LIKE '%json_agg(acc)%') AS summary
-     FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [DATABASE])
-  return { active: Number(rows[0]!.active), total: Number(rows[0]!.total), summarySql: rows[0]!.summary }
+     FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'`, [DATABASE])
+  return { active: Number(rows[0]!.active), total: Number(rows[0]!.total), pids: rows[0]!.pids ?? [], summarySql: rows[0]!.summary }
 }

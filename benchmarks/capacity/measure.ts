@@ -12,7 +12,10 @@ import type { Server } from './process.js'
 
 export interface Costs {
   appCpuS: number
+  /** CPU of the backends serving the app's database */
   pgCpuS: number
+  /** CPU of the whole PostgreSQL server: backends, background processes, this run's probe */
+  pgServerCpuS: number
   statements: number
   redisCpuS: number
   redisCommands: Record<string, number>
@@ -37,16 +40,29 @@ async function counters (server: Server): Promise<Counters> {
 export async function measureStep (server: Server, fx: Fixture, run: () => Promise<StepResult>): Promise<Step> {
   const postmaster = fx.pg.pid()
   if (postmaster === null) throw new Error('the private PostgreSQL is not running')
-  const before = { app: processCpuSeconds(server.pid), pg: postgresCpuSeconds(postmaster), st: await statements(fx.pg), redis: await redisSnapshot(fx.redis.url), c: await counters(server) }
+  const first = new Map<number, number>()
+  const last = new Map<number, number>()
   let maxActive = 0
   let maxOpen = 0
+  const sample = async (initial: boolean) => {
+    const c = await connectionsInUse(fx)
+    for (const pid of c.pids) {
+      const cpu = processCpuSeconds(pid)
+      if (!Number.isFinite(cpu)) continue
+      if (initial) first.set(pid, cpu)
+      last.set(pid, cpu)
+    }
+    if (initial) return
+    maxActive = Math.max(maxActive, c.active)
+    maxOpen = Math.max(maxOpen, c.total)
+    if (c.summarySql !== null) fx.summarySql ??= c.summarySql
+  }
+  await sample(true)
+  const before = { app: processCpuSeconds(server.pid), pg: postgresCpuSeconds(postmaster), st: await statements(fx), redis: await redisSnapshot(fx.redis.url), c: await counters(server) }
   const state = { sampling: true }
   const sampler = (async () => {
     while (state.sampling) {
-      const c = await connectionsInUse(fx.pg)
-      maxActive = Math.max(maxActive, c.active)
-      maxOpen = Math.max(maxOpen, c.total)
-      if (c.summarySql !== null) fx.summarySql ??= c.summarySql
+      await sample(false)
       await new Promise((resolve) => setTimeout(resolve, 250))
     }
   })()
@@ -57,13 +73,17 @@ export async function measureStep (server: Server, fx: Fixture, run: () => Promi
     state.sampling = false
     await sampler
   }
-  const after = { app: processCpuSeconds(server.pid), pg: postgresCpuSeconds(postmaster), st: await statements(fx.pg), redis: await redisSnapshot(fx.redis.url), c: await counters(server) }
+  const after = { app: processCpuSeconds(server.pid), pg: postgresCpuSeconds(postmaster), st: await statements(fx), redis: await redisSnapshot(fx.redis.url), c: await counters(server) }
+  await sample(false)
+  let backends = 0
+  for (const [pid, cpu] of last) backends += cpu - (first.get(pid) ?? 0)
   return {
     ...result,
     apiRequests: result.sent - (result.byKind.static ?? 0),
     costs: {
       appCpuS: after.app - before.app,
-      pgCpuS: after.pg - before.pg,
+      pgCpuS: backends,
+      pgServerCpuS: after.pg - before.pg,
       statements: after.st - before.st,
       redisCpuS: after.redis.cpuS - before.redis.cpuS,
       redisCommands: commandDelta(before.redis, after.redis),
@@ -82,6 +102,7 @@ export function perRequest (s: Step) {
   return {
     appCpuMsPerReq: (s.costs.appCpuS * 1000) / Math.max(1, s.sent),
     pgCpuMsPerApiReq: (s.costs.pgCpuS * 1000) / api,
+    pgServerCpuMsPerApiReq: (s.costs.pgServerCpuS * 1000) / api,
     statementsPerApiReq: s.costs.statements / api,
     redisCpuMsPerApiReq: (s.costs.redisCpuS * 1000) / api,
     redisCmdsPerApiReq: redisCommands / api,

@@ -31,7 +31,7 @@ function step (rate: number, p99: number, extra: Partial<Step> = {}): Step {
     byKind: { static: sent * 0.15, summary: sent * 0.85 },
     bytesByKind: { static: sent * 0.15 * 4000, summary: sent * 0.85 * 700 },
     apiRequests: sent * 0.85,
-    costs: { appCpuS: 8, pgCpuS: 2, statements: sent * 0.85 * 0.6, redisCpuS: 0.5, redisCommands: { evalsha: sent }, quoteCalls: 10, insightCalls: 0, maxActiveConnections: 3, maxOpenConnections: 10 },
+    costs: { appCpuS: 8, pgCpuS: 2, pgServerCpuS: 2.5, statements: sent * 0.85 * 0.6, redisCpuS: 0.5, redisCommands: { evalsha: sent }, quoteCalls: 10, insightCalls: 0, maxActiveConnections: 3, maxOpenConnections: 10 },
     ...extra
   }
 }
