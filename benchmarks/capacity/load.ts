@@ -31,6 +31,8 @@ export interface StepResult {
   /** transport errors and timeouts */
   errors: number
   throughput: number
+  /** mean latency, ms (Little's law) */
+  mean: number
   p50: number
   p95: number
   p99: number
@@ -100,6 +102,7 @@ function summarize (rate: number, durationS: number, outcomes: Outcome[], lags: 
     e4xx,
     errors,
     throughput: ok / durationS,
+    mean: lat.length > 0 ? lat.reduce((a, b) => a + b, 0) / lat.length : Number.NaN,
     p50: percentile(lat, 50),
     p95: percentile(lat, 95),
     p99: percentile(lat, 99),

@@ -17,9 +17,9 @@ export function uslThroughput (u: Usl, n: number): number {
   return (u.lambda * n) / (1 + u.sigma * (n - 1) + u.kappa * n * (n - 1))
 }
 
-/** The concurrency where X(N) peaks, √((1 − σ) / κ); Infinity without coherency cost. */
+/** The concurrency where X(N) peaks, √((1 − σ) / κ), at least 1; Infinity without coherency cost. */
 export function uslPeak (u: Usl): number {
-  return u.kappa > 0 ? Math.sqrt(Math.max(0, 1 - u.sigma) / u.kappa) : Number.POSITIVE_INFINITY
+  return u.kappa > 0 ? Math.max(1, Math.sqrt(Math.max(0, 1 - u.sigma) / u.kappa)) : Number.POSITIVE_INFINITY
 }
 
 /**
@@ -121,13 +121,19 @@ export function rdsMaxConnections (memoryGiB: number): number {
   return Math.min(5000, Math.floor((memoryGiB * 1024 ** 3) / 9531392))
 }
 
+/** Burstable types (t3/t4g…) sustain only their CPU baseline, about 20 % of their vCPUs; others sustain all of them. */
+export const BURSTABLE_BASELINE = 0.2
+function sustains (t: NodeType, cores: number): boolean {
+  return !/\.t\d/.test(t.type) || cores <= t.vcpu * BURSTABLE_BASELINE
+}
+
 export function size (users: number, t: TrafficModel, m: Measured, pgTypes: NodeType[], redisTypes: NodeType[]): Sizing {
   const peakApiRps = (users * t.apiPerUserPeakHour) / 3600
   const peakRps = peakApiRps / (1 - m.staticShare)
   const appProcesses = Math.max(TARGET.minAppProcesses, Math.ceil(peakRps / (m.capacityRps * TARGET.appUtil)))
   const dbQps = peakApiRps * m.dbQueriesPerApiReq
   const pgCores = (peakApiRps * m.pgCpuMsPerApiReq) / 1000 / TARGET.pgUtil
-  const pgSized = [...pgTypes].sort((a, b) => a.vcpu - b.vcpu)
+  const pgSized = [...pgTypes].filter((p) => sustains(p, pgCores)).sort((a, b) => a.vcpu - b.vcpu)
   const biggest = pgSized.at(-1)!
   // the primary takes what one node can; reads beyond it go to replicas
   const primary = pgSized.find((p) => p.vcpu >= pgCores) ?? biggest
@@ -141,7 +147,8 @@ export function size (users: number, t: TrafficModel, m: Measured, pgTypes: Node
   const redisMemoryMiB = redisBytes / 2 ** 20
   const redisOps = peakApiRps * m.redisCmdsPerApiReq
   const byOps = Math.ceil((peakApiRps * m.redisCpuMsPerApiReq) / 1000 / TARGET.redisUtil)
-  const redisSized = [...redisTypes].sort((a, b) => a.memoryGiB - b.memoryGiB)
+  const redisSized = [...redisTypes].filter((r) => sustains(r, (peakApiRps * m.redisCpuMsPerApiReq) / 1000 / TARGET.redisUtil / Math.max(1, byOps)))
+    .sort((a, b) => a.memoryGiB - b.memoryGiB)
   const node = redisSized.find((r) => r.memoryGiB * 1024 * 0.75 >= redisMemoryMiB / Math.max(1, byOps)) ?? redisSized.at(-1)!
   const byMem = Math.ceil(redisMemoryMiB / (node.memoryGiB * 1024 * 0.75))
   const daily = users * t.apiPerUserPeakHour / t.peakHourShare

@@ -152,12 +152,12 @@ function claimsAndModel (d: RunData, a: Analysis, prices: Prices, meta: Meta, ch
       `a primary up to ${prices.rdsPostgres.at(-1)!.vcpu} vCPU, read replicas beyond; Multi-AZ from 10,000 users. Pool connections = processes × 25 against RDS's default max_connections (memory ÷ 9,531,392): ` +
       'a PgBouncer-style pooler is *necessary* above it, *advised* above 25 per primary vCPU (far past the USL peak, connections only wait and each costs memory). ' +
       `Redis memory = (daily users × session + concurrent users × (summary + insights + rate-limit key)) × ${TARGET.redisOverhead}; Redis shards by CPU (${n3(a.measured.redisCpuMsPerApiReq)} ms per API request at ${TARGET.redisUtil * 100} %) and memory. ` +
-      'Little\'s law sizes the in-flight work: concurrent requests = peak req/s × latency.',
+      `Little's law: requests in flight = peak req/s × the mean latency at the capacity step (${n1(a.capacityStep.mean)} ms); the fleet's pools must hold the database share of them.`,
     '',
     ...TRAFFIC_MODELS.flatMap((t) => [
       `**${t.name} traffic**`,
       '',
-      table(['daily users', 'peak API req/s', 'app processes (hosts)', 'DB statements/s', 'PG cores needed', 'PostgreSQL', 'pool connections / max_connections', 'pooler', 'Redis MiB', 'Redis ops/s', 'Redis', 'ALB peak LCU', 'CDN GB/month', 'in flight (Little)'],
+      table(['daily users', 'peak API req/s', 'app processes (hosts)', 'DB statements/s', 'PG cores needed', 'PostgreSQL', 'pool connections / max_connections', 'pooler', 'Redis MiB', 'Redis ops/s', 'Redis', 'ALB peak LCU', 'CDN GB/month', 'requests in flight (Little)'],
         a.rows.filter((r) => r.model === t.name).map(({ sizing: s }) => [
           n0(s.users), n1(s.peakApiRps), `${s.appProcesses} (${s.appHosts})`, n0(s.dbQps), n1(s.pgCores),
           `${s.pgPrimary}${s.pgMultiAz ? ' Multi-AZ' : ''}${s.pgReplicas > 0 ? ` + ${s.pgReplicas} replicas` : ''}`,

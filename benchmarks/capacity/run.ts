@@ -249,6 +249,7 @@ export function mergeSteps (parts: Step[]): Step {
     e4xx: sum((s) => s.e4xx),
     errors: sum((s) => s.errors),
     throughput: sum((s) => s.ok) / sum((s) => s.durationS),
+    mean: sum((s) => s.mean * s.sent) / Math.max(1, sum((s) => s.sent)),
     p50: avg((s) => s.p50),
     p95: avg((s) => s.p95),
     p99: avg((s) => s.p99),

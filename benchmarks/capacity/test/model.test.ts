@@ -22,6 +22,7 @@ function step (rate: number, p99: number, extra: Partial<Step> = {}): Step {
     e4xx: 0,
     errors: 0,
     throughput: rate,
+    mean: p99 / 4,
     p50: p99 / 5,
     p95: p99 / 2,
     p99,
@@ -72,6 +73,7 @@ t.test('fitUsl recovers the coefficients of exact USL data, and the peak follows
   const linear = fitUsl([1, 2, 4].map((n) => ({ n, x: 100 * n })))
   t.same([linear.sigma, linear.kappa], [0, 0])
   t.equal(uslPeak(linear), Number.POSITIVE_INFINITY)
+  t.equal(uslPeak({ lambda: 1, sigma: 1.2, kappa: 0.01 }), 1, 'contention above 1: the peak is one client')
 })
 
 t.test('poissonHit: the chance an entry is fresh when asked for', async (t) => {
@@ -102,6 +104,10 @@ t.test('size: every row carries its load, and the pooler is called for when the 
   const small = size(1000, seed, M, prices.rdsPostgres, prices.elasticache)
   t.equal(small.appProcesses, 2, 'at least two processes')
   t.equal(small.pgReplicas, 0)
+  t.equal(small.pgPrimary, 'db.t4g.medium', 'a burstable node while the load stays under its baseline')
+  const mid = size(1_000_000, seed, M, prices.rdsPostgres, prices.elasticache)
+  t.ok(mid.pgCores > 0.4, `${mid.pgCores} cores`)
+  t.not(mid.pgPrimary, 'db.t4g.medium', 'not above it')
   const big = size(1_000_000, { ...seed, apiPerUserPeakHour: 400 }, M, prices.rdsPostgres, prices.elasticache)
   t.ok(big.appProcesses * M.capacityRps >= big.peakRps)
   t.ok(big.pgPrimaryVcpu * (1 + big.pgReplicas) >= big.pgCores, `${big.pgPrimary} + ${big.pgReplicas} for ${big.pgCores} cores`)
