@@ -158,7 +158,7 @@ function claims (d: RunData, on: Analysis['on'], off: Analysis['off'], hit: Anal
       figures: `at ${top.rate} req/s of a database-bound request: max 25 served ${top.max25.throughput.toFixed(0)} req/s (p99 ${ms(top.max25.p99)}, ${top.max25.e503} 503s), ` +
         `max 5 ${top.max5.throughput.toFixed(0)} req/s (p99 ${ms(top.max5.p99)}, ${top.max5.e503} 503s): ${thr.toFixed(2)}× the throughput; ` +
         `${top.max25.costs.maxActiveConnections} vs ${top.max5.costs.maxActiveConnections} statements running at once (${conc.toFixed(1)}×). ` +
-        'More requests are in flight, not 5× more served: the database\'s cores bound throughput (USL below).'
+        'More requests are in flight, not 5× more served: the database\'s cores bound throughput (USL above).'
     },
     {
       claim: 'Caching gives "80% reduction in database queries"',
@@ -166,7 +166,7 @@ function claims (d: RunData, on: Analysis['on'], off: Analysis['off'], hit: Anal
       verdict: fewer >= 0.8 ? (fewerAtSeed >= 0.8 ? 'true' : 'true-with-caveat') : 'false',
       figures: `statements per API request: ${on.statementsPerApiReq.toFixed(2)} cache on vs ${off.statementsPerApiReq.toFixed(2)} off at ${d.compare[Math.floor(d.compare.length / 2)]!.rate} req/s → ${pct(fewer)} fewer, ` +
         `with ${d.settings.virtualUsers} virtual users each asking many times a minute. At the seed's 8 API requests per user-hour a user's summary (TTL ${TTL_S.summary} s) is fresh when asked ` +
-        `${pct(hit.summary)} of the time, insights (TTL 1 h) ${pct(hit.insights)}: about ${pct(fewerAtSeed)} fewer. Cache-zipf (\`pnpm bench cache\`) measures the shared-key case.`
+        `${pct(hit.summary)} of the time, insights (TTL 1 h) ${pct(hit.insights)}: about ${pct(fewerAtSeed)} fewer. The cache-zipf benchmark (\`pnpm bench cache-zipf\`) measures a shared-key trace with the same 60 s TTL.`
     },
     {
       claim: 'Caching gives "faster response times"',

@@ -36,7 +36,7 @@ function commit (): string {
 }
 
 async function main (): Promise<number> {
-  if (pinned) pin(process.pid, 0)
+  pin(process.pid, 0)
   const started = Date.now()
   const loadBefore = loadavg()
   const log = (s: string) => console.log(s)

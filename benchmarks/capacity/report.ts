@@ -6,6 +6,7 @@ import { COST_PARTS, SEED_COSTS, type Prices } from './cost.js'
 import type { Step } from './measure.js'
 import { MIX } from './mix.js'
 import { TARGET, uslPeak } from './model.js'
+import { NICE } from './process.js'
 import { P99_LIMIT_MS, passes, type RunData } from './run.js'
 
 export interface Meta {
@@ -52,8 +53,8 @@ export function renderReport (d: RunData, a: Analysis, prices: Prices, meta: Met
     `## ${SECTIONS[0]}`,
     '',
     `- A private PostgreSQL 15 (pg_stat_statements preloaded, fsync on, shared_buffers 128 MB) and a private Redis, started for the run and removed after it: every statement, CPU second and Redis command counted is this run's. ${d.seededUsers.toLocaleString('en-US')} seeded users (about 10 transactions each) plus ${d.settings.heavyUsers} heavy users (${d.settings.heavyTransactions.toLocaleString('en-US')} transactions each) for the pool test.`,
-    `- The app: examples/finance-api built by its own \`createApp\` (production mode, Redis sessions, rate limits and cache), ${meta.pinned ? 'pinned to core 1 with `taskset`; the load generator (this process), pgbench and redis-benchmark on core 0' : 'not pinned (taskset or a second core missing)'}; PostgreSQL and Redis float. Other work on the machine shares both cores (see the load average).`,
-    `- ${d.settings.virtualUsers} logged-in virtual users, their insights and summaries computed once before measuring (a user's first page view of the hour). The seed's dashboard mix per 20 requests: ${Object.entries(MIX).map(([k, v]) => `${v} ${k}`).join(', ')}.`,
+    `- The app: examples/finance-api built by its own \`createApp\` (production mode, Redis sessions, rate limits and cache), ${meta.pinned ? 'pinned to core 1 with `taskset`; the load generator (this process), pgbench and redis-benchmark on core 0' : 'not pinned (taskset or a second core missing)'}; the app and the generator at nice ${NICE} where allowed; PostgreSQL and Redis float. Other work on the machine shares both cores (see the load average).`,
+    `- ${d.settings.virtualUsers} logged-in virtual users, their insights and summaries computed once before measuring (a user's first page view of the hour), then one unmeasured step at ${d.settings.startRate * 2} req/s on each server. The seed's dashboard mix per 20 requests: ${Object.entries(MIX).map(([k, v]) => `${v} ${k}`).join(', ')}.`,
     `- Open model: request *i* is due at start + *i* / rate whatever happened before it; its latency counts from that due time, so queueing behind a stall is charged (no coordinated omission). Steps of ${d.settings.stepS} s, rate × ${d.settings.rateFactor} per step from ${d.settings.startRate} req/s until two steps in a row miss the criterion (after a step that met it, or after four steps). Criterion: p99 < ${P99_LIMIT_MS} ms with at most 0.1 % 5xx or transport errors. The generator's own lag (send time − due time) is in each row; it is inside the latency, so it can only fail a step.`,
     '',
     `## ${SECTIONS[1]}`,

@@ -152,6 +152,9 @@ export async function measureAll (s: Settings, log: Log): Promise<RunData> {
     log(`  ${users.length} virtual users logged in, their insights and summaries cached`)
     const next = mixSource(users)
 
+    // unmeasured: the JIT compiles the hot paths, the pools open their connections
+    await runOpen(on.url, s.startRate * 2, s.stepS, next)
+    await runOpen(off.url, s.startRate * 2, s.stepS, next)
     log('latency vs rate (cache on)')
     const steps = await ladder(on, fx, s, next, log)
     const passing = steps.filter(passes)
