@@ -46,6 +46,8 @@ export interface Analysis {
   /** the highest step that met the criterion; when none did, the step with the lowest p99 stands in (capacityMet false) */
   capacityStep: Step
   capacityMet: boolean
+  /** the ladder ended with two steps that missed the criterion: it went past saturation */
+  saturated: boolean
   apiCapacityRps: number
   on: ReturnType<typeof perRequest>
   off: ReturnType<typeof perRequest>
@@ -120,6 +122,7 @@ export function analyse (d: RunData, prices: Prices): Analysis {
     capacityRps,
     capacityStep,
     capacityMet,
+    saturated: d.ladder.length >= 2 && d.ladder.slice(-2).every((s) => !passes(s)),
     apiCapacityRps: capacityRps * (1 - STATIC_SHARE),
     on,
     off,

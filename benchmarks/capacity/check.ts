@@ -18,6 +18,7 @@ export function checkAnalysis (a: Analysis): CheckResult[] {
   const out: CheckResult[] = []
   const add = (name: string, pass: boolean, detail: string) => out.push({ name, pass, detail })
   add('one app process has a measured capacity (a step met the criterion)', a.capacityMet && a.capacityRps > 0, `${a.capacityRps} req/s`)
+  add('the ladder went past saturation (its last two steps missed the criterion)', a.saturated, a.saturated ? 'yes' : 'no: raise maxSteps')
   const badClaims = a.claims.filter((c) => !VERDICTS.has(c.verdict) || c.figures.trim() === '')
   add('every seed claim has a verdict and figures', a.claims.length >= 4 && badClaims.length === 0, `${a.claims.length} claims, ${badClaims.length} without`)
   const perReq = [...Object.values(a.on), ...Object.values(a.off)]

@@ -40,7 +40,7 @@ export const FULL: Settings = {
   stepS: 10,
   startRate: 25,
   rateFactor: 1.3,
-  maxSteps: 18,
+  maxSteps: 24,
   uslConcurrency: [1, 2, 4, 8, 16, 32, 64],
   uslStepS: 5,
   compareSlices: 2,

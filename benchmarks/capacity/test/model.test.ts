@@ -42,7 +42,7 @@ function runData (): RunData {
   return {
     settings: { users: 20_000, heavyUsers: 40, heavyTransactions: 8000, virtualUsers: 300, stepS: 10, startRate: 25, rateFactor: 1.3, maxSteps: 18, uslConcurrency: [1, 2, 4], uslStepS: 5, compareSlices: 2, compareShares: [0.5], poolShares: [1], pgbenchClients: [1, 2, 4], pgbenchS: 5, redisRequests: 1000 },
     seededUsers: 20_000,
-    ladder: [step(100, 20), step(200, 40), step(400, 90), step(520, 300)],
+    ladder: [step(100, 20), step(200, 40), step(400, 90), step(520, 300), step(680, 500)],
     usl: [{ n: 1, x: 300, p99: 5 }, { n: 2, x: 500, p99: 8 }, { n: 4, x: 600, p99: 15 }],
     compare: [{ rate: 200, on: step(200, 40), off }],
     pool: [{ rate: 400, max5: step(400, 900, { throughput: 200, e503: 50 }), max25: step(400, 1500, { throughput: 380, e503: 5, costs: { ...step(400, 1).costs, maxActiveConnections: 20 } }) }],
@@ -146,6 +146,8 @@ t.test('checks fail on an inconsistent analysis or an incomplete report', async 
   t.match(failed.join('\n'), /add up to the total/)
   const noVerdict = { ...a, claims: [{ ...a.claims[0]!, verdict: 'maybe' as never }, ...a.claims.slice(1)] }
   t.match(checkAnalysis(noVerdict).filter((c) => !c.pass).map((c) => c.name).join('\n'), /verdict/)
+  const unsaturated = analyse({ ...runData(), ladder: [step(100, 20), step(200, 40), step(400, 200), step(520, 90)] }, prices)
+  t.match(checkAnalysis(unsaturated).filter((c) => !c.pass).map((c) => c.name).join('\n'), /past saturation/)
   const none = analyse({ ...runData(), ladder: [step(100, 200), step(200, 300)] }, prices)
   t.notOk(none.capacityMet)
   t.equal(none.capacityRps, 100, 'the step with the lowest p99 stands in')
