@@ -58,7 +58,7 @@ export const QUICK: Settings = {
   stepS: 2,
   startRate: 25,
   rateFactor: 2,
-  maxSteps: 7,
+  maxSteps: 9,
   uslConcurrency: [1, 4, 16],
   uslStepS: 2,
   compareSlices: 1,
