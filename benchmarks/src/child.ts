@@ -43,6 +43,21 @@ const sourceUrls: Plugin = {
   }
 }
 
+/** One server module to one ESM file: TypeScript compiled, npm and workspace packages left as imports, `import.meta.url` kept the source's. */
+export async function bundleModule (entry: string, outfile: string): Promise<void> {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: `node${process.versions.node.split('.')[0]}`,
+    logLevel: 'silent',
+    plugins: [sourceUrls]
+  })
+}
+
 const compiled = new Map<string, Promise<string>>()
 const written: string[] = []
 process.once('exit', () => { for (const f of written) rmSync(f, { force: true }) })
@@ -60,17 +75,7 @@ function compile (file: string): Promise<string> {
   if (done === undefined) {
     const outfile = join(dirname(file), `.bench-${basename(file).replace(/\.[cm]?[tj]s$/, '')}-${process.pid}.mjs`)
     written.push(outfile)
-    done = build({
-      entryPoints: [resolve(file)],
-      outfile,
-      bundle: true,
-      packages: 'external',
-      platform: 'node',
-      format: 'esm',
-      target: `node${process.versions.node.split('.')[0]}`,
-      logLevel: 'silent',
-      plugins: [sourceUrls]
-    }).then(() => outfile)
+    done = bundleModule(resolve(file), outfile).then(() => outfile)
     compiled.set(file, done)
   }
   return done
