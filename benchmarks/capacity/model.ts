@@ -112,7 +112,12 @@ export interface Sizing {
 }
 
 /** Sizing rules: utilisation targets leave room for a spike and for one instance to fail. */
-export const TARGET = { appUtil: 0.7, pgUtil: 0.6, redisUtil: 0.5, minAppProcesses: 2, processesPerHost: 2, redisOverhead: 1.3 }
+/**
+ * Sizing targets. At least two app hosts (two availability zones: losing a
+ * host or a zone must not take the service down), each running one process
+ * per vCPU it is paid for.
+ */
+export const TARGET = { appUtil: 0.7, pgUtil: 0.6, redisUtil: 0.5, minAppHosts: 2, processesPerHost: 2, redisOverhead: 1.3 }
 
 export interface NodeType { type: string, vcpu: number, memoryGiB: number, usdPerHour: number }
 
@@ -130,7 +135,8 @@ function sustains (t: NodeType, cores: number): boolean {
 export function size (users: number, t: TrafficModel, m: Measured, pgTypes: NodeType[], redisTypes: NodeType[]): Sizing {
   const peakApiRps = (users * t.apiPerUserPeakHour) / 3600
   const peakRps = peakApiRps / (1 - m.staticShare)
-  const appProcesses = Math.max(TARGET.minAppProcesses, Math.ceil(peakRps / (m.capacityRps * TARGET.appUtil)))
+  const appHosts = Math.max(TARGET.minAppHosts, Math.ceil(Math.ceil(peakRps / (m.capacityRps * TARGET.appUtil)) / TARGET.processesPerHost))
+  const appProcesses = appHosts * TARGET.processesPerHost
   const dbQps = peakApiRps * m.dbQueriesPerApiReq
   const pgCores = (peakApiRps * m.pgCpuMsPerApiReq) / 1000 / TARGET.pgUtil
   const pgSized = [...pgTypes].filter((p) => sustains(p, pgCores)).sort((a, b) => a.vcpu - b.vcpu)
@@ -163,7 +169,7 @@ export function size (users: number, t: TrafficModel, m: Measured, pgTypes: Node
     peakApiRps,
     peakRps,
     appProcesses,
-    appHosts: Math.ceil(appProcesses / TARGET.processesPerHost),
+    appHosts,
     dbQps,
     pgCores,
     pgPrimary: primary.type,

@@ -148,7 +148,7 @@ function claimsAndModel (d: RunData, a: Analysis, prices: Prices, meta: Meta, ch
     '',
     ...TRAFFIC_MODELS.map((t) => `- **${t.name}**: ${t.apiPerUserPeakHour} API requests per daily user in the busiest hour. ${t.why}`),
     '',
-    `Rules: app processes = ⌈peak req/s ÷ (${n0(a.capacityRps)} × ${TARGET.appUtil})⌉, at least ${TARGET.minAppProcesses}, ${TARGET.processesPerHost} per 2-vCPU host. ` +
+    `Rules: app processes = ⌈peak req/s ÷ (${n0(a.capacityRps)} × ${TARGET.appUtil})⌉, ${TARGET.processesPerHost} per 2-vCPU host, at least ${TARGET.minAppHosts} hosts (two availability zones). ` +
       `PostgreSQL cores = peak API req/s × ${n3(a.measured.pgCpuMsPerApiReq)} ms ÷ ${TARGET.pgUtil} (cache-off cost: at the seed's per-user rate a user's summary is fresh when asked only ${(a.hit.summary * 100).toFixed(0)} % of the time); ` +
       `a primary up to ${prices.rdsPostgres.at(-1)!.vcpu} vCPU, read replicas beyond; Multi-AZ from 10,000 users. Pool connections = processes × 25 against RDS's default max_connections (memory ÷ 9,531,392): ` +
       'a PgBouncer-style pooler is *necessary* above it, *advised* above 25 per primary vCPU (far past the USL peak, connections only wait and each costs memory). ' +

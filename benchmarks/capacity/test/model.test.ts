@@ -102,7 +102,7 @@ const M: Measured = {
 t.test('size: every row carries its load, and the pooler is called for when the pools outgrow max_connections', async (t) => {
   const seed = TRAFFIC_MODELS[0]!
   const small = size(1000, seed, M, prices.rdsPostgres, prices.elasticache)
-  t.equal(small.appProcesses, 2, 'at least two processes')
+  t.same([small.appHosts, small.appProcesses], [2, 4], 'at least two hosts (two zones), a process per vCPU')
   t.equal(small.pgReplicas, 0)
   t.equal(small.pgPrimary, 'db.t4g.medium', 'a burstable node while the load stays under its baseline')
   const mid = size(1_000_000, seed, M, prices.rdsPostgres, prices.elasticache)
