@@ -138,8 +138,6 @@ function drive (base: string, users: VirtualUser[], settings: LoadSettings, seco
   })
 }
 
-}
-
 export async function runFinanceLoad (ctx: RunContext): Promise<CustomResult> {
   const settings = ctx.quick ? QUICK : FULL
   const baseUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test'
