@@ -7,7 +7,7 @@
  *
  *   pnpm --filter finance-api start-time                    # cold, then warm
  *   pnpm --filter finance-api start-time -- --warm          # warm only (builds first)
- *   pnpm --filter finance-api start-time -- --memory        # PGlite in memory (no PGLITE_DATA_DIR)
+ *   pnpm --filter finance-api start-time -- --memory        # PGlite in memory (PGLITE_DATA_DIR empty)
  *
  * It cleans the build output (`tsc -b --clean`) for the cold run: do not run
  * it while tests use dist/.
@@ -90,7 +90,8 @@ async function main () {
   const args = new Set(process.argv.slice(2))
   const memory = args.has('--memory')
   const dataDir = mkdtempSync(join(tmpdir(), 'finance-start-time-'))
-  const env: Record<string, string> = memory ? {} : { PGLITE_DATA_DIR: join(dataDir, 'pglite') }
+  // a new data directory, as .env.development's .pglite/ on a fresh clone (empty: in memory)
+  const env: Record<string, string> = { PGLITE_DATA_DIR: memory ? '' : join(dataDir, 'pglite') }
   const runs: Array<[string, Phases]> = []
   const load = () => loadavg().map((l) => l.toFixed(1)).join(' ')
   try {
@@ -105,7 +106,7 @@ async function main () {
     rmSync(dataDir, { recursive: true, force: true })
   }
   console.log(table(runs))
-  console.log(`\nPGlite: ${memory ? 'in memory' : 'a data directory kept from the cold run to the warm one'}; ${execFileSync('nproc').toString().trim()} cores, load average ${load()} (1, 5, 15 min) at the end`)
+  console.log(`\nPGlite: ${memory ? 'in memory' : 'a new data directory, kept from the cold run to the warm one (as .env.development does)'}; ${execFileSync('nproc').toString().trim()} cores, load average ${load()} (1, 5, 15 min) at the end`)
 }
 
 await main()

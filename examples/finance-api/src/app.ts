@@ -10,7 +10,7 @@ import type { Db } from './db.js'
 import type { Caches, Deps, SessionControl } from './deps.js'
 import { errorHandler } from './error-handler.js'
 import { InsightsModel, type Insights } from './insights.js'
-import { loggerOptions, serviceIdentity } from './logging.js'
+import { loggerOptions, OneLinePerRequest, prettyLogs, serviceIdentity } from './logging.js'
 import { LoginGuard, loginPolicies } from './login-guard.js'
 import { HashGate } from './passwords.js'
 import { MarketClient } from './market.js'
@@ -65,6 +65,8 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     // requestId of error bodies (request-id.ts)
     // (logged under Fastify's default label, reqId)
     genReqId: requestId,
+    // pretty logs on a terminal: one line per request
+    ...(opts.logger === undefined && prettyLogs(config.env) ? { logController: new OneLinePerRequest() } : {}),
     trustProxy: config.trustProxy,
     // 'idle', not true: a close (the end of a drain) ends idle keep-alive
     // connections but answers requests in flight; true would cut a POST still

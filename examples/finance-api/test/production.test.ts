@@ -32,6 +32,8 @@ async function servesFromMigratedDatabase (t: Test, entry: string) {
 
 t.test('package.json: start:prod runs the compiled server on plain node, and production needs no tsx', async (t) => {
   t.equal(pkg.scripts['start:prod'], 'node --enable-source-maps dist/server.js')
+  t.match(pkg.scripts.start, /^tsc -b && node --env-file=\.env\.development --enable-source-maps dist\/server\.js$/, 'pnpm start runs the same compiled server, no tsx')
+  t.match(readFileSync(join(EXAMPLE_DIR, 'deploy/Dockerfile.dockerignore'), 'utf8'), /^\*\*\/\.env\.\*$/m, 'the image never gets the development defaults')
   t.notOk(pkg.dependencies.tsx, 'tsx is not a production dependency')
   t.ok(pkg.devDependencies.tsx, 'it is a development one (pnpm start, seed)')
   t.same(pkg.files, ['dist', 'migrations', 'public'], 'what a deploy copy carries')

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import t from 'tap'
-import { loggerOptions, serviceIdentity } from '../src/logging.js'
+import Fastify from 'fastify'
+import { loggerOptions, OneLinePerRequest, serviceIdentity } from '../src/logging.js'
 import { MAX_REQUEST_ID_LENGTH, requestId } from '../src/request-id.js'
 import { hostileApp, LogLines } from './hostile.js'
 
@@ -60,4 +61,15 @@ t.test('loggerOptions: JSON off a terminal or in production, pino-pretty only fo
   t.same(Object.keys(loggerOptions('info', serviceIdentity('production'), true) as object).includes('transport'), false, 'production on a terminal: JSON')
   t.match(loggerOptions('info', dev, true), { transport: { target: 'pino-pretty' } }, 'development on a terminal: pretty')
   t.match(loggerOptions('info', dev, true), { base: { service: pkg.name, version: pkg.version, env: 'development' } })
+})
+
+t.test('pretty logs on a terminal: one line per request, method, path, status and time', async (t) => {
+  const logs = new LogLines()
+  const app = Fastify({ logger: { level: 'info', stream: logs.stream }, logController: new OneLinePerRequest() })
+  t.teardown(() => app.close())
+  app.get('/x', async () => 'ok')
+  await app.inject({ url: '/x?q=1' })
+  const lines = logs.lines.filter((l) => l.reqId !== undefined)
+  t.equal(lines.length, 1, `one line: ${JSON.stringify(lines)}`)
+  t.match(lines[0]?.msg, /^GET \/x\?q=1 200 \d+\.\d ms$/)
 })
