@@ -1,6 +1,30 @@
 /** One second of the measured run. */
 export interface Second { t: number, rps: number, p50: number, p95: number, p99: number }
 
+/** The response times seen between two of autocannon's ticks, and how long that was. */
+export interface TickWindow { ms: number, times: number[] }
+
+/**
+ * @default 900: a window shorter than this is not a second. autocannon ticks
+ * every second, and once more when the run stops, whenever that falls: that
+ * last window holds a fraction of a second's responses and would be drawn as
+ * a drop of the rate at the end of every run.
+ */
+export const MIN_SECOND_MS = 900
+
+export function percentile (sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
+}
+
+/** The whole seconds of a run, numbered from 1; a partial window (the run's end) is left out. */
+export function completeSeconds (windows: readonly TickWindow[]): Second[] {
+  return windows.filter((w) => w.ms >= MIN_SECOND_MS).map((w, i) => {
+    const sorted = [...w.times].sort((a, b) => a - b)
+    return { t: i + 1, rps: Math.round(w.times.length * 1000 / w.ms), p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) }
+  })
+}
+
 const W = 760
 const PANEL = 170
 const PAD = { left: 56, right: 110, top: 28, gap: 46 }

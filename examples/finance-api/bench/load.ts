@@ -14,7 +14,7 @@ import { Redis } from 'ioredis'
 import pg from 'pg'
 import { migrate } from '../src/migrate.js'
 import { SEED_PASSWORD, seed, seedEmail } from '../src/seed.js'
-import { renderSvg, type Second } from './chart.js'
+import { completeSeconds, percentile, renderSvg, type Second, type TickWindow } from './chart.js'
 import { parseMetrics, sumSamples } from './metrics.js'
 
 /**
@@ -61,11 +61,6 @@ async function admin<T> (url: string, fn: (c: pg.Client) => Promise<T>): Promise
 
 const round1 = (v: number) => Math.round(v * 10) / 10
 
-function percentile (sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
-}
-
 async function login (base: string, email: string): Promise<VirtualUser> {
   const headers = { 'content-type': 'application/json', 'x-forwarded-proto': 'https' }
   const res = await fetch(`${base}/api/auth/login`, { method: 'POST', headers, body: JSON.stringify({ email, password: SEED_PASSWORD }) })
@@ -85,8 +80,9 @@ async function scrape (base: string): Promise<string> {
 /** One autocannon run over the mix; every response time is kept for exact percentiles. */
 function drive (base: string, users: VirtualUser[], settings: LoadSettings, seconds: number, record: boolean) {
   const times: number[] = []
-  const seconds_: Second[] = []
+  const windows: TickWindow[] = []
   let current: number[] = []
+  let windowStart = 0
   const status = { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0 }
   const sent: Record<Kind, number> = { summary: 0, transactions: 0, quotes: 0, insights: 0, static: 0, write: 0 }
   const statics = ['/', '/assets/app.js', '/assets/app.css', '/assets/favicon.svg']
@@ -119,11 +115,11 @@ function drive (base: string, users: VirtualUser[], settings: LoadSettings, seco
     }
   }))
   return new Promise<{ times: number[], perSecond: Second[], status: typeof status, sent: typeof sent, errors: number, durationS: number }>((resolve, reject) => {
-    const started = Date.now()
+    const started = windowStart = Date.now()
     const instance = autocannon({ url: base, connections: settings.connections, duration: seconds, requests: requests as never }, (err, result) => {
       if (err) return reject(err)
       // the last partial second is left out of the chart: its rate would read as a drop
-      resolve({ times, perSecond: seconds_, status, sent, errors: result.errors + result.timeouts, durationS: (Date.now() - started) / 1000 })
+      resolve({ times, perSecond: completeSeconds(windows), status, sent, errors: result.errors + result.timeouts, durationS: (Date.now() - started) / 1000 })
     })
     instance.on('response', (_client: unknown, code: number, _bytes: number, ms: number) => {
       const cls = `${Math.floor(code / 100)}xx` as keyof typeof status
@@ -134,15 +130,12 @@ function drive (base: string, users: VirtualUser[], settings: LoadSettings, seco
     })
     instance.on('tick', () => {
       if (!record) return
-      seconds_.push(summarizeSecond(seconds_.length + 1, current))
+      const now = Date.now()
+      windows.push({ ms: now - windowStart, times: current })
+      windowStart = now
       current = []
     })
   })
-}
-
-function summarizeSecond (t: number, times: number[]): Second {
-  const sorted = [...times].sort((a, b) => a - b)
-  return { t, rps: times.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99) }
 }
 
 export async function runFinanceLoad (ctx: RunContext): Promise<CustomResult> {

@@ -2,7 +2,8 @@
 // the compose `migrate` service). Applies migrations/*.sql with the app's own
 // migrate() (advisory lock, each file once) and exits; it needs the primary
 // only, not the session secret or Redis that the server's configuration
-// requires. The app also migrates at start; this runs them before a rollout.
+// requires. Run it before a rollout: instances with DATABASE_URL only check
+// the schema version at start (MIGRATE_ON_START=true makes them migrate).
 // DATABASE_URL or DATABASE_URL_FILE, read by the app's own reader (trimmed,
 // both set is an error), so the two commands cannot disagree about it.
 import { envReader } from '../dist/env.js'

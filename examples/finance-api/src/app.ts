@@ -10,10 +10,11 @@ import type { Db } from './db.js'
 import type { Caches, Deps, SessionControl } from './deps.js'
 import { errorHandler } from './error-handler.js'
 import { InsightsModel, type Insights } from './insights.js'
-import { loggerOptions } from './logging.js'
+import { loggerOptions, OneLinePerRequest, prettyLogs, serviceIdentity } from './logging.js'
 import { LoginGuard, loginPolicies } from './login-guard.js'
 import { HashGate } from './passwords.js'
 import { MarketClient } from './market.js'
+import { echoRequestId, requestId } from './request-id.js'
 import { connectRedis } from './redis.js'
 import { authRoutes } from './routes/auth.js'
 import { financeRoutes } from './routes/finance.js'
@@ -58,7 +59,14 @@ export interface AppOptions {
 export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts
   const app = Fastify({
-    logger: opts.logger ?? loggerOptions(config.logLevel),
+    logger: opts.logger ?? loggerOptions(config.logLevel, serviceIdentity(config.env)),
+    // an incoming x-request-id (nginx's $request_id) or traceparent, else a new one;
+    // logged as reqId on every line of the request, echoed in x-request-id, and the
+    // requestId of error bodies (request-id.ts)
+    // (logged under Fastify's default label, reqId)
+    genReqId: requestId,
+    // pretty logs on a terminal: one line per request
+    ...(opts.logger === undefined && prettyLogs(config.env) ? { logController: new OneLinePerRequest() } : {}),
     trustProxy: config.trustProxy,
     // 'idle', not true: a close (the end of a drain) ends idle keep-alive
     // connections but answers requests in flight; true would cut a POST still
@@ -72,6 +80,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler).setSchemaErrorFormatter(schemaErrorFormatter).setErrorHandler(errorHandler)
   // added first, so it runs last: the plugins have flushed and ended their connections
   if (opts.afterClose) app.addHook('onClose', opts.afterClose)
+  echoRequestId(app)
 
   // Redis (when configured) before the plugins, each given the client of its
   // use: sessions and rate limits the "sessions" Redis, the cache its own

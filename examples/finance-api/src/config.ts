@@ -79,6 +79,14 @@ export interface Config {
   redisKeyPrefix: string
   /** persist the embedded database in this directory; undefined: in memory */
   pgliteDataDir: string | undefined
+  /**
+   * MIGRATE_ON_START: apply migrations/*.sql before serving. Default true for
+   * the embedded database (nothing else would), false with DATABASE_URL: the
+   * migrations are a step of their own (`pnpm --filter finance-api migrate`,
+   * the image's `node deploy/migrate.mjs`, the Kubernetes Job) and an instance
+   * only checks the schema version, refusing one older than it needs.
+   */
+  migrateOnStart: boolean
   /** newest first: the first signs, all verify */
   sessionSecrets: string[]
   /** Fastify's `trustProxy`: false, true, a hop count, or the proxies' addresses and CIDRs */
@@ -119,6 +127,12 @@ export function loadConfig (env: Env = process.env): Config {
       return def
     }
     return n
+  }
+  const bool = (name: string, def: boolean): boolean => {
+    const raw = str(name)
+    if (raw === undefined) return def
+    if (raw !== 'true' && raw !== 'false') problems.push(`${name} must be true or false (got "${raw}")`)
+    return raw === 'true'
   }
   const ratio = (name: string, def: number): number => {
     const raw = str(name)
@@ -187,6 +201,7 @@ export function loadConfig (env: Env = process.env): Config {
     redis,
     redisKeyPrefix: str('REDIS_KEY_PREFIX') ?? DEFAULT_REDIS_KEY_PREFIX,
     pgliteDataDir: str('PGLITE_DATA_DIR'),
+    migrateOnStart: bool('MIGRATE_ON_START', databaseUrl === undefined),
     sessionSecrets,
     trustProxy,
     market: {

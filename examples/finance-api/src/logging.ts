@@ -1,4 +1,6 @@
-import type { FastifyServerOptions } from 'fastify'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 
 /**
  * PostgreSQL errors carry the offending values in `detail`, `where` and
@@ -19,11 +21,73 @@ export function safeError (err: unknown): { type: string, message: string, stack
   return out
 }
 
-export function loggerOptions (level: string): FastifyServerOptions['logger'] {
+/** What every log line carries besides pino's own fields. */
+export interface LogIdentity {
+  service: string
+  version: string
+  env: string
+}
+
+/** name and version from the example's package.json (next to src/ and dist/ alike) */
+export function serviceIdentity (env: string): LogIdentity {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string, version: string }
+  return { service: pkg.name, version: pkg.version, env }
+}
+
+/**
+ * pino-pretty is a development dependency: a production install (`pnpm deploy
+ * --prod`, the image) has none, and there the logs are JSON anyway.
+ */
+function prettyAvailable (): boolean {
+  try {
+    createRequire(import.meta.url).resolve('pino-pretty')
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * JSON lines, each with service, version, env and the request id (`reqId`);
+ * in development on a terminal (stdout a TTY), one coloured line per request
+ * through pino-pretty instead. LOG_FORMAT is not a thing: pipe the output
+ * (`| cat`) to get JSON on a terminal.
+ */
+/** Development, stdout a terminal, pino-pretty installed: the logs are for a person. */
+export function prettyLogs (env: string, tty = process.stdout.isTTY === true): boolean {
+  return tty && env === 'development' && prettyAvailable()
+}
+
+/**
+ * For a person at a terminal: one line per request, `GET /api/summary 200
+ * 12.3 ms`, where Fastify logs two (incoming, completed) of objects.
+ */
+export class OneLinePerRequest extends LogController {
+  override incomingRequest (): void {}
+
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return
+    const line = `${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`
+    if (error) reply.log.error({ err: error }, line)
+    else reply.log.info(line)
+  }
+}
+
+export function loggerOptions (level: string, identity: LogIdentity, tty = process.stdout.isTTY === true): FastifyServerOptions['logger'] {
+  const pretty = prettyLogs(identity.env, tty)
   return {
     level,
+    base: { service: identity.service, version: identity.version, env: identity.env },
     serializers: { err: safeError },
     // a cookie or CSRF header in a log line is a session handed to whoever reads the logs
-    redact: { paths: ['req.headers.cookie', 'req.headers["x-csrf-token"]', 'req.headers.authorization', 'res.headers["set-cookie"]'], remove: true }
+    redact: { paths: ['req.headers.cookie', 'req.headers["x-csrf-token"]', 'req.headers.authorization', 'res.headers["set-cookie"]'], remove: true },
+    ...(pretty
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service,version,env', singleLine: true }
+          }
+        }
+      : {})
   }
 }

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppOptions } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js'
-import { migrate } from './migrate.js'
+import { migrate, schemaStatus, SchemaTooOldError } from './migrate.js'
 
 export interface Running {
   url: string
@@ -17,11 +17,23 @@ export interface Running {
  * with the app), migrations, the app.
  */
 export async function createApp (config: Config, overrides: Omit<AppOptions, 'config' | 'databaseUrl' | 'afterClose'> = {}): Promise<FastifyInstance> {
+  const t0 = performance.now()
   let embedded: EmbeddedPostgres | undefined
   const databaseUrl = config.databaseUrl ?? (embedded = await startEmbeddedPostgres({ dataDir: config.pgliteDataDir })).url
   try {
-    await migrate(databaseUrl)
+    const started = performance.now()
+    const applied = config.migrateOnStart ? await migrate(databaseUrl) : []
+    const schema = await schemaStatus(databaseUrl)
+    if (schema.missing.length > 0) throw new SchemaTooOldError(schema)
+    const migratedMs = performance.now()
     const app = await buildApp({ ...overrides, config, databaseUrl, afterClose: embedded && (() => embedded!.close()) })
+    // the phases of a start, for scripts/start-time.ts: when node started, how long
+    // the imports took (bootMs), the embedded database, migrations, the plugins
+    app.log.info({ startup: { processStartedAt: Math.round(performance.timeOrigin), bootMs: Math.round(t0), embeddedMs: Math.round(started - t0), migrateMs: Math.round(migratedMs - started), appMs: Math.round(performance.now() - migratedMs) }, applied, schemaVersion: schema.current },
+      applied.length > 0 ? `migrations applied: ${applied.join(', ')}` : `schema at version ${schema.current}, up to date`)
+    if (schema.unknown.length > 0) {
+      app.log.warn(`database schema is at version ${schema.current}, newer than this build's ${schema.needed} (unknown migrations: ${schema.unknown.join(', ')}): serving, as migrations only add; roll forward this build`)
+    }
     if (!embedded && !config.redis.sessions) {
       app.log.warn('REDIS_URL is not set: sessions, rate limits and the cache live in this process only; run a single instance, or set REDIS_URL')
     }
@@ -63,7 +75,15 @@ async function main () {
   }
   // @headroom/health drains on SIGTERM/SIGINT: readiness fails, the server
   // serves DRAIN_DELAY_MS more, closes (pool, Redis, embedded database), exits
-  await start(config, { handleSignals: true })
+  try {
+    await start(config, { handleSignals: true })
+  } catch (err) {
+    if (err instanceof SchemaTooOldError) {
+      console.error(err.message)
+      process.exit(1)
+    }
+    throw err
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -26,6 +26,7 @@ const PLAIN: ConfigVariable[] = [
   { name: 'LOG_LEVEL', description: 'pino level: fatal, error, warn, info, debug, trace or silent' },
   { name: 'DATABASE_URL', description: 'the primary PostgreSQL (postgres://…); unset: the embedded PGlite database' },
   { name: 'DATABASE_REPLICA_URLS', description: 'comma-separated streaming replicas for reads (needs DATABASE_URL)' },
+  { name: 'MIGRATE_ON_START', description: 'true: apply the migrations before serving; false: only check the schema version and refuse an older one (run `pnpm --filter finance-api migrate` or the image\'s `node deploy/migrate.mjs` first)' },
   { name: 'PGLITE_DATA_DIR', description: 'keep the embedded database in this directory across restarts' },
   { name: 'REDIS_URL', description: 'Redis for sessions, rate limits and the cache: redis[s]://host:port or redis[s]+cluster://host1:port,host2:port' },
   { name: 'SESSION_REDIS_URL', description: 'Redis for sessions and rate limits, overriding REDIS_URL for them (same forms)' },

@@ -179,7 +179,7 @@ t.test('the drain fits in the grace periods', async (t) => {
 t.test('every probe path in the deploy files is served by the running app as that probe', async (t) => {
   const { url } = await isolatedSchema(t)
   const redis = await isolatedRedis(t)
-  const app = await createApp(loadConfig({ DATABASE_URL: url, REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, LOG_LEVEL: 'silent', DRAIN_DELAY_MS: '200' }))
+  const app = await createApp(loadConfig({ DATABASE_URL: url, MIGRATE_ON_START: 'true', REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix, LOG_LEVEL: 'silent', DRAIN_DELAY_MS: '200' }))
   t.teardown(() => app.close())
   await app.ready()
   await app.health.runChecks()

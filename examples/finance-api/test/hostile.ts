@@ -3,7 +3,7 @@ import { isolatedRedis, isolatedSchema, type TestContext } from '@headroom/testi
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
-import { loggerOptions } from '../src/logging.js'
+import { loggerOptions, serviceIdentity } from '../src/logging.js'
 import { migrate } from '../src/migrate.js'
 import { Client } from './helpers.js'
 
@@ -43,7 +43,7 @@ export async function hostileApp (t: TestContext, opts: { databaseUrl?: string, 
     LOGIN_RATE_LIMIT_MAX: '10000',
     ...opts.env
   })
-  const logger = opts.logs ? { ...(loggerOptions('info') as object), stream: opts.logs.stream } : undefined
+  const logger = opts.logs ? { ...(loggerOptions('info', serviceIdentity('test'), false) as object), stream: opts.logs.stream } : undefined
   const app = await buildApp({ config, databaseUrl: url, ...(logger ? { logger } : {}), ...opts.extra })
   opts.routes?.(app)
   t.teardown(() => app.close())

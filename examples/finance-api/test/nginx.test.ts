@@ -74,6 +74,16 @@ t.test('behind the configuration: forwarded headers, retries, limits, the edge c
   const forged = await client.send('GET', '/echo', undefined, { 'x-forwarded-for': '198.51.100.7', 'x-forwarded-proto': 'http' })
   t.same(forged.body, { xff: '127.0.0.1', proto: 'https', cookie: null }, 'what the client claims is replaced')
 
+  // the request id the app logs: the client's when it has the app's form, else nginx's $request_id
+  const ids = () => ups.flatMap((u) => u.seen).map((r) => String(r.headers['x-request-id']))
+  const generated = () => ids().filter((id) => /^[0-9a-f]{32}$/.test(id)).length
+  t.equal(generated(), ids().length, 'nginx generates an X-Request-Id for every request that has none')
+  await client.send('GET', '/echo', undefined, { 'x-request-id': 'client-trace.42' })
+  t.ok(ids().includes('client-trace.42'), 'a well-formed X-Request-Id is passed on')
+  const before = generated()
+  await client.send('GET', '/echo', undefined, { 'x-request-id': 'bad id <script>' })
+  t.equal(generated(), before + 1, 'a malformed one is replaced at the edge')
+
   // an answer of the app's, 503 with Retry-After, reaches the client from the first instance, not retried
   const unavailable = await client.send('GET', '/unavailable')
   t.equal(unavailable.status, 503)

@@ -1,59 +1,14 @@
-import { spawn, execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
-import { isolatedSchema, type TestContext } from '@headroom/testing'
+import { pathToFileURL } from 'node:url'
+import { isolatedSchema } from '@headroom/testing'
 import type { Test } from 'tap'
 import pg from 'pg'
 import t from 'tap'
+import { build, DIST_SERVER, EXAMPLE_DIR, run, runServer } from './dist-server.js'
 
-const run = promisify(execFile)
-const EXAMPLE_DIR = fileURLToPath(new URL('..', import.meta.url))
 const pkg = JSON.parse(readFileSync(join(EXAMPLE_DIR, 'package.json'), 'utf8'))
-
-/**
- * `node dist/server.js` as production runs it: compiled JavaScript, no tsx,
- * started from a directory that is not the example's (a container's WORKDIR
- * need not be), so the migrations and static files must be found next to
- * the compiled file. SIGTERM ends it through the drain.
- */
-async function runServer (t: TestContext, entry: string, env: Record<string, string>) {
-  const cwd = mkdtempSync(join(tmpdir(), 'finance-api-cwd-'))
-  const child = spawn(process.execPath, ['--enable-source-maps', entry], {
-    cwd,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  t.teardown(async () => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-    await exited
-    rmSync(cwd, { recursive: true, force: true })
-  })
-  let output = ''
-  child.stderr.on('data', (d) => { output += d })
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "Server listening" within 60 s:\n${output}`)), 60_000)
-    child.stdout.on('data', (d) => {
-      output += d
-      const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)
-      if (m) {
-        clearTimeout(timer)
-        resolve(m[1] as string)
-      }
-    })
-    child.once('exit', (code) => reject(new Error(`exited with ${code} before listening:\n${output}`)))
-  })
-  return {
-    url,
-    async stop () {
-      child.kill('SIGTERM')
-      return exited
-    }
-  }
-}
 
 async function servesFromMigratedDatabase (t: Test, entry: string) {
   const { url: databaseUrl } = await isolatedSchema(t)
@@ -75,12 +30,10 @@ async function servesFromMigratedDatabase (t: Test, entry: string) {
   t.equal(await server.stop(), 0, 'SIGTERM: drained and exited 0')
 }
 
-// once per file, incremental: a no-op when the workspace build is current
-let built: Promise<unknown> | undefined
-const build = () => (built ??= run('pnpm', ['--filter', 'finance-api', 'build'], { cwd: EXAMPLE_DIR, timeout: 120_000 }))
-
 t.test('package.json: start:prod runs the compiled server on plain node, and production needs no tsx', async (t) => {
   t.equal(pkg.scripts['start:prod'], 'node --enable-source-maps dist/server.js')
+  t.match(pkg.scripts.start, /^tsc -b && node --env-file=\.env\.development --enable-source-maps dist\/server\.js$/, 'pnpm start runs the same compiled server, no tsx')
+  t.match(readFileSync(join(EXAMPLE_DIR, 'deploy/Dockerfile.dockerignore'), 'utf8'), /^\*\*\/\.env\.\*$/m, 'the image never gets the development defaults')
   t.notOk(pkg.dependencies.tsx, 'tsx is not a production dependency')
   t.ok(pkg.devDependencies.tsx, 'it is a development one (pnpm start, seed)')
   t.same(pkg.files, ['dist', 'migrations', 'public'], 'what a deploy copy carries')
@@ -88,7 +41,36 @@ t.test('package.json: start:prod runs the compiled server on plain node, and pro
 
 t.test('the build emits JavaScript that node dist/server.js runs, from any working directory', async (t) => {
   await build()
-  await servesFromMigratedDatabase(t, join(EXAMPLE_DIR, 'dist/server.js'))
+  await servesFromMigratedDatabase(t, DIST_SERVER)
+})
+
+t.test('production logs: JSON lines with service, version, env and the request id, which the response echoes', async (t) => {
+  await build()
+  const { url: databaseUrl } = await isolatedSchema(t)
+  const server = await runServer(t, DIST_SERVER, {
+    DATABASE_URL: databaseUrl,
+    NODE_ENV: 'production',
+    DRAIN_DELAY_MS: '0',
+    SESSION_SECRET: 'production-test-secret-0123456789-abcdefghij'
+  })
+  const res = await fetch(`${server.url}/api/transactions`, { headers: { 'x-request-id': 'prod-trace-7' } })
+  t.equal(res.status, 401)
+  t.equal(res.headers.get('x-request-id'), 'prod-trace-7', 'echoed')
+  t.equal(((await res.json()) as { requestId: string }).requestId, 'prod-trace-7', 'the error body names it')
+  t.equal(await server.stop(), 0)
+  const lines = server.output().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+  t.ok(lines.length > 3, 'every line is JSON')
+  for (const line of lines) t.match(line, { service: 'finance-api', version: pkg.version, env: 'production' })
+  t.ok(lines.some((l) => l.reqId === 'prod-trace-7' && l.msg === 'request completed'), 'the request\'s log line has the id')
+})
+
+t.test('source maps: a stack thrown from dist names the src/*.ts file and line', async (t) => {
+  await build()
+  const script = `import { loadConfig } from ${JSON.stringify(pathToFileURL(join(EXAMPLE_DIR, 'dist/config.js')).href)}
+try { loadConfig({ PORT: 'none' }) } catch (err) { console.log(err.stack) }`
+  const { stdout } = await run(process.execPath, ['--enable-source-maps', '--input-type=module', '-e', script], { timeout: 30_000 })
+  t.match(stdout, /PORT must be an integer/)
+  t.match(stdout, /src\/config\.ts:\d+:\d+/, 'the TypeScript source, mapped')
 })
 
 t.test('a copy made by pnpm deploy --prod runs too', async (t) => {

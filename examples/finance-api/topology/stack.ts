@@ -8,6 +8,7 @@ import {
   freePort, guardExit, PRIVATE_DIR_PREFIX, startPostgres, startRedis, startRedisCluster, startReplica, waitFor,
   type PrivatePostgres, type PrivateRedis, type PrivateRedisCluster, type PrivateReplica, type TestContext
 } from '@headroom/testing'
+import { migrate } from '../src/migrate.js'
 import { startNginx, type Nginx } from './nginx.js'
 
 /** examples/finance-api: `node dist/server.js` runs here, as the image runs it. */
@@ -200,7 +201,9 @@ export async function startStack (t: TestContext, options: StackOptions): Promis
     await instance.start()
     return instance
   }
-  // one at a time: the first runs the migrations, the others find them done
+  // the migrations as a deploy runs them: a step before the instances, which
+  // only check the schema version (MIGRATE_ON_START is false with DATABASE_URL)
+  await migrate(primary.url)
   for (const name of ['app-1', 'app-2', 'app-3']) await addInstance(name)
   await Promise.all(replicas.map((r) => r.caughtUp()))
 
