@@ -46,6 +46,13 @@ export class Engine {
   readonly #inflight = new Map<string, Flight>()
   /** invalidations that could not reach Redis, replayed when it is back */
   readonly #replay: ReplayQueue
+  /**
+   * When each key and tag still in the replay queue was invalidated: until the
+   * replay reaches Redis, an L2 entry created before that is the value the
+   * invalidation removes, so no read here uses it (this instance ignores its
+   * own bus messages, so nothing else would drop it from L1 afterwards).
+   */
+  readonly #unreplayed = new Map<string, number>()
   #seq = 0
 
   constructor (
@@ -59,8 +66,14 @@ export class Engine {
   ) {
     this.#replay = new ReplayQueue(replayLimit, {
       ready: () => this.l2 !== null && this.l2.guard.breaker.allowsCall && this.l2.guard.client.status === 'ready',
-      deleteKeys: (keys) => this.l2!.delete(keys, this.bus?.message({ k: keys }) ?? ''),
-      invalidateTags: (tags) => this.l2!.invalidateTags(tags, this.bus?.message({ t: tags }) ?? '')
+      deleteKeys: async (keys) => {
+        await this.l2!.delete(keys, this.bus?.message({ k: keys }) ?? '')
+        this.#replayed(keys, [])
+      },
+      invalidateTags: async (tags) => {
+        await this.l2!.invalidateTags(tags, this.bus?.message({ t: tags }) ?? '')
+        this.#replayed([], tags)
+      }
     }, log)
   }
 
@@ -121,7 +134,7 @@ export class Engine {
     try {
       const { entry } = await this.l2.read(t.key, [])
       const at = this.now()
-      if (entry !== undefined && at < entry.freshUntil) {
+      if (entry !== undefined && at < entry.freshUntil && !this.#invalidatedSince(t, entry)) {
         t.metrics.l2Hit.inc()
         if (t.ns.l1 && seq === this.#seq) this.l1.set(t.key, entry, at)
         return entry
@@ -181,7 +194,7 @@ export class Engine {
 
   /** An L2 entry this read can use: fresh, or in its revalidate window (then refreshed in the background). */
   #usable (t: Target, entry: Entry | undefined, refresh: boolean, flight: Flight): Entry | undefined {
-    if (!entry) return undefined
+    if (!entry || this.#invalidatedSince(t, entry)) return undefined
     const now = this.now()
     const fresh = now < entry.freshUntil
     if (!fresh && (refresh || now >= entry.swrUntil)) return undefined
@@ -313,7 +326,7 @@ export class Engine {
       this.#checkReplicated([t.key], [], await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('set')
-      this.#replay.add([t.key], [])
+      this.#queueReplay([t.key], [])
       this.log.warn({ err: errMessage(err) }, '@headroom/cache: set did not reach Redis; other instances keep their L1 copy until it expires')
     }
   }
@@ -361,7 +374,7 @@ export class Engine {
       this.#checkReplicated(keys, [], await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('delete')
-      this.#replay.add(keys, [])
+      this.#queueReplay(keys, [])
       this.log.warn({ err: errMessage(err) }, '@headroom/cache: delete did not reach Redis; queued for replay')
     }
   }
@@ -375,7 +388,7 @@ export class Engine {
       this.#checkReplicated([], tags, await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('invalidate')
-      this.#replay.add([], tags)
+      this.#queueReplay([], tags)
       this.log.warn({ err: errMessage(err) }, '@headroom/cache: tag invalidation did not reach Redis; queued for replay')
     }
   }
@@ -408,11 +421,42 @@ export class Engine {
     }
   }
 
+  /** Queues an invalidation for replay, remembering when it happened (see #unreplayed). */
+  #queueReplay (keys: string[], tags: string[]): void {
+    const at = this.now()
+    for (const key of keys) this.#unreplayed.set(`k:${key}`, at)
+    for (const tag of tags) this.#unreplayed.set(`t:${tag}`, at)
+    this.#replay.add(keys, tags)
+    // the queue drops its oldest when full: forget what it no longer holds
+    if (this.#unreplayed.size > 2 * this.#replay.limit) this.#pruneUnreplayed()
+  }
+
+  #pruneUnreplayed (): void {
+    for (const name of this.#unreplayed.keys()) {
+      const isKey = name.startsWith('k:')
+      if (!this.#replay.pending(isKey ? name.slice(2) : '', isKey ? [] : [name.slice(2)])) this.#unreplayed.delete(name)
+    }
+  }
+
+  /** The replay reached Redis: forget the times, and drop from L1 what was read meanwhile. */
+  #replayed (keys: string[], tags: string[]): void {
+    for (const key of keys) this.#unreplayed.delete(`k:${key}`)
+    for (const tag of tags) this.#unreplayed.delete(`t:${tag}`)
+    this.#invalidateLocal(keys, tags)
+  }
+
+  /** An L2 entry that an invalidation still waiting for replay removes (created before it). */
+  #invalidatedSince (t: Target, entry: Entry): boolean {
+    if (this.#unreplayed.size === 0 || !this.#replay.pending(t.key, t.tags)) return false
+    const times = [this.#unreplayed.get(`k:${t.key}`), ...t.tags.map((tag) => this.#unreplayed.get(`t:${tag}`))]
+    return times.some((at) => at !== undefined && entry.createdAt <= at)
+  }
+
   /** Not on enough replicas: a failover could lose it, so it is applied again later (deletes are idempotent). */
   #checkReplicated (keys: string[], tags: string[], replicated: boolean): void {
     if (replicated) return
     this.metrics.l2Error('replicate')
-    this.#replay.add(keys, tags)
+    this.#queueReplay(keys, tags)
     this.log.warn('@headroom/cache: an invalidation reached fewer replicas than waitForReplicas; queued for replay')
   }
 

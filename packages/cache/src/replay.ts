@@ -27,6 +27,11 @@ export class ReplayQueue {
     return this.#keys.size + this.#tags.size
   }
 
+  /** Whether an invalidation of `key` or of one of `tags` is still waiting to reach Redis. */
+  pending (key: string, tags: readonly string[]): boolean {
+    return this.#keys.has(key) || tags.some((tag) => this.#tags.has(tag))
+  }
+
   add (keys: string[], tags: string[]): void {
     for (const key of keys) this.#keys.add(key)
     for (const tag of tags) this.#tags.add(tag)
