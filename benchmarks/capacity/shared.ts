@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { PrivatePostgres } from '@headroom/testing'
 import { Redis } from 'ioredis'
-import { SLIDING_WINDOW_LUA } from '../../packages/ratelimit/src/window.js'
+import { SLIDING_WINDOW_LUA, windowArgs } from '../../packages/ratelimit/src/window.js'
 import { DATABASE } from './fixture.js'
 import { pinned } from './process.js'
 
@@ -58,7 +58,7 @@ export async function redisBench (url: string, requests: number): Promise<RedisB
   const sha = await c.script('LOAD', SLIDING_WINDOW_LUA) as string
   c.disconnect()
   const shapes: Array<[string, string[]]> = [
-    ['rate limit: EVALSHA sliding window', ['EVALSHA', sha, '1', 'bench:rl:__rand_int__', '500', '60000', '15', '1', '900000']],
+    ['rate limit: EVALSHA sliding window', ['EVALSHA', sha, '1', 'bench:rl:__rand_int__', ...windowArgs({ limit: 500, granularityMs: 60_000, buckets: 15, windowMs: 900_000 }, 1).map(String)]],
     ['session read: GET', ['GET', 'bench:sess:__rand_int__']],
     ['session write: SET … PX', ['SET', 'bench:sess:__rand_int__', 'x'.repeat(300), 'PX', '86400000']]
   ]

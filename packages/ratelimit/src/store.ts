@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache'
 import type { RedisClient, RedisGuard } from '@headroom/core'
 import type { Policy, StoreDownPolicy } from './options.js'
 import { StoreUnavailable } from './errors.js'
-import { LocalWindow, SLIDING_WINDOW_LUA, type Take } from './window.js'
+import { LocalWindow, SLIDING_WINDOW_LUA, windowArgs, type Take } from './window.js'
 
 /** What @fastify/rate-limit's store contract expects from `incr`. */
 export interface StoreResult {
@@ -138,7 +138,7 @@ export class Engine {
     }
     try {
       const [admitted, count, retryMs] = await this.guard.run((c) =>
-        (c as ScriptClient)[COMMAND](fullKey, policy.limit, policy.granularityMs, policy.buckets, n, policy.windowMs))
+        (c as ScriptClient)[COMMAND](fullKey, ...windowArgs(policy, n)))
       return { admitted: Number(admitted), count: Number(count), retryMs: Number(retryMs), source: 'redis' }
     } catch (err) {
       if (this.#onStoreDown === 'closed') throw new StoreUnavailable((err as Error).message)
@@ -184,7 +184,7 @@ export class Engine {
     pending.callbacks = []
     pending.inFlight = true
     const guard = this.guard as RedisGuard
-    guard.run((c) => (c as ScriptClient)[COMMAND](key, policy.limit, policy.granularityMs, policy.buckets, callbacks.length, policy.windowMs))
+    guard.run((c) => (c as ScriptClient)[COMMAND](key, ...windowArgs(policy, callbacks.length)))
       .then(
         ([admitted, count, retryMs]) => {
           const take = { admitted: Number(admitted), count: Number(count), retryMs: Math.max(1, Number(retryMs)) }

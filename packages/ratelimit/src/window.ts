@@ -98,6 +98,18 @@ end
 return { admitted, s, retry }
 `
 
+/** What a window's arguments come from (a resolved policy). */
+export interface WindowShape { limit: number, granularityMs: number, buckets: number, windowMs: number }
+
+/**
+ * SLIDING_WINDOW_LUA's ARGV after the key, in its order (limit, g, k, n, W):
+ * the one place that knows that order (LocalWindow.take's typed parameters
+ * keep their own, without an array on the local hot path).
+ */
+export function windowArgs (w: WindowShape, n: number): [number, number, number, number, number] {
+  return [w.limit, w.granularityMs, w.buckets, n, w.windowMs]
+}
+
 interface LocalState {
   /** count per sub-window, ring-indexed by sub-window index mod (k + 1) */
   counts: Uint32Array
