@@ -37,7 +37,7 @@ const MIX: Array<{ kind: Kind, slots: number }> = [
 ]
 type Kind = 'summary' | 'transactions' | 'quotes' | 'insights' | 'static' | 'write'
 
-interface VirtualUser { cookie: string, csrfToken: string, accountId: string }
+export interface VirtualUser { cookie: string, csrfToken: string, accountId: string }
 
 export interface LoadSettings {
   users: number
@@ -61,7 +61,26 @@ async function admin<T> (url: string, fn: (c: pg.Client) => Promise<T>): Promise
 
 const round1 = (v: number) => Math.round(v * 10) / 10
 
-async function login (base: string, email: string): Promise<VirtualUser> {
+/** The example's environment under load on a seeded database (also the Express comparison's: bench/express/). */
+export function serverEnv (databaseUrl: string, redisUrl: string, prefix: string): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: prefix,
+    SESSION_SECRET: randomBytes(32).toString('hex'),
+    // the load generator plays the TLS-terminating load balancer
+    TRUST_PROXY: 'true',
+    LOG_LEVEL: 'warn',
+    // one client here stands for thousands of users: the per-user limit of 500 / 15 min would measure 429s
+    RATE_LIMIT_MAX: '10000000',
+    LOGIN_RATE_LIMIT_MAX: '10000',
+    // the virtual users log in eight at a time before the measurement
+    PASSWORD_HASH_CONCURRENCY: '16'
+  }
+}
+
+/** A seeded user logged in (cookie and CSRF token) with the id of their first account; the tracing scenario's users too. */
+export async function login (base: string, email: string): Promise<VirtualUser> {
   const headers = { 'content-type': 'application/json', 'x-forwarded-proto': 'https' }
   const res = await fetch(`${base}/api/auth/login`, { method: 'POST', headers, body: JSON.stringify({ email, password: SEED_PASSWORD }) })
   if (res.status !== 200) throw new Error(`login of ${email} answered ${res.status}: ${await res.text()}`)
@@ -154,21 +173,7 @@ export async function runFinanceLoad (ctx: RunContext): Promise<CustomResult> {
     const seeded = await seed(dbUrl.toString(), { users: settings.users })
     ctx.log(`  seeded ${seeded.users} users, ${seeded.transactions} transactions in ${(seeded.ms / 1000).toFixed(1)} s`)
 
-    server = await startServer(new URL('./server.ts', import.meta.url), {
-      NODE_ENV: 'production',
-      DATABASE_URL: dbUrl.toString(),
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: prefix,
-      SESSION_SECRET: randomBytes(32).toString('hex'),
-      // the load generator plays the TLS-terminating load balancer
-      TRUST_PROXY: 'true',
-      LOG_LEVEL: 'warn',
-      // one client here stands for thousands of users: the per-user limit of 500 / 15 min would measure 429s
-      RATE_LIMIT_MAX: '10000000',
-      LOGIN_RATE_LIMIT_MAX: '10000',
-      // the virtual users log in eight at a time before the measurement
-      PASSWORD_HASH_CONCURRENCY: '16'
-    })
+    server = await startServer(new URL('./server.ts', import.meta.url), { NODE_ENV: 'production', ...serverEnv(dbUrl.toString(), redisUrl, prefix) })
     const base = server.url
 
     const step = Math.max(1, Math.floor(settings.users / settings.virtualUsers))

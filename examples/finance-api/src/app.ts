@@ -9,6 +9,7 @@ import type { Config } from './config.js'
 import type { Db } from './db.js'
 import type { Caches, Deps, SessionControl } from './deps.js'
 import { errorHandler } from './error-handler.js'
+import { ErrorReporting, reportUnhandledRejections, type ErrorReporter } from './error-reporting.js'
 import { InsightsModel, type Insights } from './insights.js'
 import { loggerOptions, OneLinePerRequest, prettyLogs, serviceIdentity } from './logging.js'
 import { LoginGuard, loginPolicies } from './login-guard.js'
@@ -21,6 +22,7 @@ import { financeRoutes } from './routes/finance.js'
 import { schemaErrorFormatter, validatorCompiler } from './schemas.js'
 import { staticRoutes } from './static.js'
 import { serverOptions } from './timeouts.js'
+import { flushTracing, traceHttp, tracingStarted } from './tracing.js'
 
 declare module '@headroom/cache' {
   interface CacheNamespaces {
@@ -49,6 +51,8 @@ export interface AppOptions {
   insights?: InsightsModel
   /** the password-hashing bound; default PASSWORD_HASH_CONCURRENCY at once (tests watch it) */
   hashGate?: HashGate
+  /** error tracking (error-reporting.ts): each 5xx once, and unhandled rejections when handleSignals; none by default */
+  errorReporter?: ErrorReporter
 }
 
 /**
@@ -58,8 +62,9 @@ export interface AppOptions {
  */
 export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts
+  const identity = serviceIdentity(config.env)
   const app = Fastify({
-    logger: opts.logger ?? loggerOptions(config.logLevel, serviceIdentity(config.env)),
+    logger: opts.logger ?? loggerOptions(config.logLevel, identity),
     // an incoming x-request-id (nginx's $request_id) or traceparent, else a new one;
     // logged as reqId on every line of the request, echoed in x-request-id, and the
     // requestId of error bodies (request-id.ts)
@@ -73,12 +78,39 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     // uploading its body, which a load balancer cannot retry (test/drain.test.ts).
     // @headroom/health's drain timeout bounds the wait.
     forceCloseConnections: 'idle',
+    // and a request that still arrives while the server closes (on a connection the
+    // balancer had just opened) is served, not answered Fastify's own 503 without
+    // Retry-After, which nginx does not retry: the plugins' dependencies close only
+    // after the server has (test/drain.test.ts; seen in topology's rolling restart)
+    return503OnClosing: false,
     // slow and idle clients: HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS
     ...serverOptions(config.server)
   })
   // strict JSON bodies, text and dates PostgreSQL can store (schemas.ts); no internals in error responses
-  app.setValidatorCompiler(validatorCompiler).setSchemaErrorFormatter(schemaErrorFormatter).setErrorHandler(errorHandler)
-  // added first, so it runs last: the plugins have flushed and ended their connections
+  app.setValidatorCompiler(validatorCompiler).setSchemaErrorFormatter(schemaErrorFormatter)
+  const reporting = opts.errorReporter && new ErrorReporting(opts.errorReporter, identity, app.log)
+  const handleError: typeof errorHandler = reporting
+    ? (err, request, reply) => {
+        const body = errorHandler(err, request, reply)
+        if (body.statusCode >= 500) reporting.request(err, request, body.statusCode)
+        return body
+      }
+    : errorHandler
+  app.setErrorHandler(handleError)
+  // added first, so they run last: the plugins have flushed, ended their connections and their spans
+  if (tracingStarted()) {
+    app.addHook('onClose', flushTracing)
+    // before any route and plugin: the server span of every request but probes and static files (tracing.ts)
+    traceHttp(app)
+  }
+  if (reporting) {
+    app.addHook('onClose', () => reporting.flush())
+    if (opts.handleSignals === true) {
+      // the process is the server's: its unhandled rejections are reported too
+      const stop = reportUnhandledRejections(reporting, app.log)
+      app.addHook('onClose', async () => stop())
+    }
+  }
   if (opts.afterClose) app.addHook('onClose', opts.afterClose)
   echoRequestId(app)
 

@@ -1,6 +1,7 @@
 import { MIN_SECRET_LENGTH, secretWeakness } from '@headroom/session'
 import type { LoginLimits } from './login-guard.js'
 import type { ServerTimeouts } from './timeouts.js'
+import { tracingRequested } from './tracing.js'
 import { envReader, parseRedisUrl, parseTrustProxy, type Env, type RedisTarget, type TrustProxy } from './env.js'
 
 /**
@@ -104,6 +105,10 @@ export interface Config {
   drainDelayMs: number
   /** bearer token for /metrics from any address; without it only loopback and private ranges may read it */
   metricsToken: string | undefined
+  /** ERROR_REPORTER: the module whose default export builds the error reporter (error-reporting.ts); undefined: no error tracking */
+  errorReporter: string | undefined
+  /** the OTEL_* variables ask for tracing (tracing.ts reads them again when it starts) */
+  tracing: boolean
 }
 
 export class ConfigError extends Error {
@@ -230,7 +235,9 @@ export function loadConfig (env: Env = process.env): Config {
     passwordHashConcurrency: int('PASSWORD_HASH_CONCURRENCY', DEFAULT_PASSWORD_HASH_CONCURRENCY, 1, 1024),
     server: serverTimeouts(int, problems),
     drainDelayMs: int('DRAIN_DELAY_MS', production ? DEFAULT_DRAIN_DELAY_MS : 0, 0, 600_000),
-    metricsToken
+    metricsToken,
+    errorReporter: str('ERROR_REPORTER'),
+    tracing: tracingRequested(env, problems)
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

@@ -5,6 +5,8 @@ export const BadCredentials = createError('FINANCE_BAD_CREDENTIALS', 'email or p
 export const Unauthenticated = createError('FINANCE_UNAUTHENTICATED', 'log in first', 401)
 export const CsrfRejected = createError('FINANCE_CSRF', 'missing or wrong x-csrf-token header: read it from the login response or GET /api/auth/me', 403)
 export const AccountNotFound = createError('FINANCE_ACCOUNT_NOT_FOUND', 'account %s does not exist or is not yours', 404)
+export const TransactionNotFound = createError('FINANCE_TRANSACTION_NOT_FOUND', 'transaction %s does not exist or is not yours', 404)
+export const NothingToChange = createError('FINANCE_NOTHING_TO_CHANGE', 'send at least one of amountCents, category, description, occurredAt', 400)
 export const BadCursor = createError('FINANCE_BAD_CURSOR', 'cursor is not one this API returned', 400)
 export const NoSymbols = createError('FINANCE_NO_SYMBOLS', 'symbols names no symbol: omit it for the default five, or list some, e.g. ?symbols=AAPL,MSFT', 400)
 export const UnknownSymbol = createError('FINANCE_UNKNOWN_SYMBOL', 'unknown symbol %s; known: %s', 400)

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { traceFields, tracingStarted } from './tracing.js'
 
 /**
  * PostgreSQL errors carry the offending values in `detail`, `where` and
@@ -73,10 +74,16 @@ export class OneLinePerRequest extends LogController {
   }
 }
 
-export function loggerOptions (level: string, identity: LogIdentity, tty = process.stdout.isTTY === true): FastifyServerOptions['logger'] {
+/**
+ * `traced` (default: whether tracing.ts started the SDK): every line logged
+ * in a traced request carries `trace_id`, `span_id` and `trace_flags` of the
+ * active span (pino's mixin, called per line); untraced, nothing is added.
+ */
+export function loggerOptions (level: string, identity: LogIdentity, tty = process.stdout.isTTY === true, traced = tracingStarted()): FastifyServerOptions['logger'] {
   const pretty = prettyLogs(identity.env, tty)
   return {
     level,
+    ...(traced ? { mixin: traceFields } : {}),
     base: { service: identity.service, version: identity.version, env: identity.env },
     serializers: { err: safeError },
     // a cookie or CSRF header in a log line is a session handed to whoever reads the logs

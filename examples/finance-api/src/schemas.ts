@@ -139,8 +139,12 @@ const EXPECTED: Record<string, string> = {
   'finance-timestamp': 'must be an RFC 3339 date-time (2026-01-31T12:00:00Z) between the years 1900 and 9999, offset at most ±14:00'
 }
 
+const NOT_ZERO = 'must not be 0: a negative amount is spending, a positive one income'
+
 /** Fastify's validation message (`body/name must …`), with words instead of the safe-text pattern and the timestamp format. */
 export const schemaErrorFormatter = (errors: FastifySchemaValidationError[], dataVar: string): Error => new Error(errors.map((e) => {
-  const expected = EXPECTED[String(e.params.pattern ?? e.params.format)]
+  // ajv says "must NOT be valid" for a `not`; the schemas' only one is the amount's `not: { const: 0 }`
+  const zero = e.keyword === 'not' && e.instancePath.endsWith('/amountCents') ? NOT_ZERO : undefined
+  const expected = zero ?? EXPECTED[String(e.params.pattern ?? e.params.format)]
   return `${dataVar}${e.instancePath} ${expected ?? e.message ?? 'is invalid'}`
 }).join(', '))

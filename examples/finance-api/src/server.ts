@@ -3,7 +3,10 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppOptions } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js'
+import { loadErrorReporter } from './error-reporting.js'
+import { serviceIdentity } from './logging.js'
 import { migrate, schemaStatus, SchemaTooOldError } from './migrate.js'
+import { startTracing } from './tracing.js'
 
 export interface Running {
   url: string
@@ -73,10 +76,16 @@ async function main () {
     }
     throw err
   }
+  // OTEL_* asked for traces (config.tracing): the SDK starts before the app
+  // is built, so the first request is traced; flushed when the app closes
+  const identity = serviceIdentity(config.env)
+  if (config.tracing) await startTracing(process.env, identity)
+  // ERROR_REPORTER: 5xx errors and unhandled rejections go to it
+  const errorReporter = await loadErrorReporter(config.errorReporter, identity)
   // @headroom/health drains on SIGTERM/SIGINT: readiness fails, the server
   // serves DRAIN_DELAY_MS more, closes (pool, Redis, embedded database), exits
   try {
-    await start(config, { handleSignals: true })
+    await start(config, { handleSignals: true, errorReporter })
   } catch (err) {
     if (err instanceof SchemaTooOldError) {
       console.error(err.message)

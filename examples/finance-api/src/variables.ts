@@ -53,7 +53,20 @@ const PLAIN: ConfigVariable[] = [
   { name: 'INSIGHTS_TTL_S', description: 'seconds AI insights are cached' },
   { name: 'MARKET_LATENCY_MS', description: 'latency of the simulated market-data provider' },
   { name: 'MARKET_FAILURE_RATE', description: 'share of simulated provider calls that fail (0 to 1)' },
-  { name: 'INSIGHTS_COST_MS', description: 'time one simulated AI-insights call takes' }
+  { name: 'INSIGHTS_COST_MS', description: 'time one simulated AI-insights call takes' },
+  { name: 'ERROR_REPORTER', description: 'error tracking: path (from the working directory) or package of a module whose default export builds the reporter of 5xx errors and unhandled rejections; unset: none' },
+  // the OpenTelemetry SDK's standard variables the example documents (the SDK reads more: OTEL_BSP_*, OTEL_EXPORTER_OTLP_TIMEOUT, …)
+  { name: 'OTEL_SDK_DISABLED', description: 'true: no tracing, whatever else is set' },
+  { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', description: 'the OTLP/HTTP receiver (http://collector:4318; /v1/traces is appended); setting it turns tracing on' },
+  { name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', description: 'the full traces URL (http://collector:4318/v1/traces), overriding OTEL_EXPORTER_OTLP_ENDPOINT; setting it turns tracing on' },
+  { name: 'OTEL_TRACES_EXPORTER', description: 'otlp, console (spans on stdout) or none; unset: otlp when an endpoint is set, else no tracing' },
+  { name: 'OTEL_EXPORTER_OTLP_PROTOCOL', description: 'http/protobuf (default) or http/json' },
+  { name: 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', description: 'the same for traces only, overriding OTEL_EXPORTER_OTLP_PROTOCOL' },
+  { name: 'OTEL_EXPORTER_OTLP_HEADERS', description: 'headers of each export (key=value,…), e.g. a vendor\'s API key' },
+  { name: 'OTEL_SERVICE_NAME', description: 'the traces\' service.name (default finance-api)' },
+  { name: 'OTEL_RESOURCE_ATTRIBUTES', description: 'more resource attributes (key=value,…), e.g. deployment.environment.name=staging' },
+  { name: 'OTEL_TRACES_SAMPLER', description: 'parentbased_always_on (default), parentbased_traceidratio, traceidratio, always_on, always_off, …' },
+  { name: 'OTEL_TRACES_SAMPLER_ARG', description: 'the ratio of the ratio samplers, 0 to 1 (e.g. 0.1: one trace in ten)' }
 ]
 
 /** `<NAME>_FILE`: the variable read from a file, e.g. a mounted Kubernetes or Docker secret. */

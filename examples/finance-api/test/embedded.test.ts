@@ -39,3 +39,16 @@ t.test('with no DATABASE_URL and no REDIS_URL the server boots on PGlite and ser
   client.cookie = cookie
   t.equal((await client.get('/api/summary')).status, 401, 'the other session ended too')
 })
+
+t.test('on PGlite (one session behind every connection) the prepared reads of concurrent requests all answer', async (t) => {
+  const running = await start(loadConfig({ PORT: '0', LOG_LEVEL: 'silent' }))
+  t.teardown(() => running.close())
+  const client = new Client(running.url)
+  t.equal((await client.signup('concurrent@example.com', 'a long password')).status, 201)
+  const accountId = (await client.get('/api/accounts')).body.items[0].id as string
+  t.equal((await client.post('/api/transactions', { accountId, amountCents: -1250, category: 'rent' })).status, 201)
+  // several pool connections prepare the same statements at once: on a shared session the second Parse of a name is 42P05
+  const pages = await Promise.all(Array.from({ length: 24 }, (_, i) => client.get(i % 2 === 0 ? '/api/transactions' : '/api/accounts')))
+  t.same(pages.map((p) => p.status), pages.map(() => 200), 'no 5xx')
+  t.equal(pages[0]!.body.items[0].amountCents, -1250)
+})

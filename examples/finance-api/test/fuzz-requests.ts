@@ -23,9 +23,10 @@ export interface FuzzRequest {
   cookie?: string
 }
 
-/** What a generated value may refer to: the users' own account ids and the other user's. */
+/** What a generated value may refer to: the users' own account and transaction ids and the other user's. */
 export interface World {
   accountsOf: Record<'A' | 'B', string[]>
+  transactionsOf: Record<'A' | 'B', string[]>
 }
 
 const UNUSUAL = [
@@ -132,7 +133,7 @@ function query (params: Array<[string, fc.Arbitrary<string>]>): fc.Arbitrary<str
     .map((parts) => (parts.length ? `?${parts.join('&')}` : ''))
 }
 
-const PATHS = ['/', '/api/accounts', '/api/transactions', '/api/summary', '/api/insights', '/api/quotes', '/api/auth/signup', '/api/auth/login', '/api/auth/me', '/api/auth/logout', '/api/auth/logout-everywhere', '/health', '/health/ready', '/metrics', '/assets/app.js']
+const PATHS = ['/', '/api/accounts', '/api/transactions', '/api/summary', '/api/insights', '/api/quotes', '/api/trends', '/api/auth/signup', '/api/auth/login', '/api/auth/me', '/api/auth/logout', '/api/auth/logout-everywhere', '/health', '/health/ready', '/metrics', '/assets/app.js']
 const oddPath = fc.oneof(
   fc.tuple(fc.constantFrom(...PATHS), fc.constantFrom('', '/', '//', '/..', '/%2e%2e', '%00', '/%ff', '/%E0%A4%A', '?', '#x', '/1', '/9999999999999999999999', ';jsessionid=1', '.json', '/../../etc/passwd')).map(([p, s]) => p + s),
   fc.string({ maxLength: 40 }).map((s) => `/${enc(s)}`),
@@ -157,9 +158,10 @@ export function requests (world: World): fc.Arbitrary<FuzzRequest> {
   const get = (url: fc.Arbitrary<string>, actor = anyone) => fc.record({ actor, method: fc.constant('GET'), url })
   const credentials = { email: field(fc.oneof(fc.emailAddress(), text)), password: field(text) }
   const own = fc.constantFrom(...world.accountsOf.A, ...world.accountsOf.B)
+  const validAmount = fc.integer({ min: -1e9, max: 1e9 }).filter((n) => n !== 0)
   const validTx = fc.record({
     accountId: own,
-    amountCents: fc.integer({ min: -1e9, max: 1e9 }).filter((n) => n !== 0),
+    amountCents: validAmount,
     category: validText(50),
     description: validText(200),
     occurredAt: validTimestamp
@@ -173,7 +175,23 @@ export function requests (world: World): fc.Arbitrary<FuzzRequest> {
     // anonymous and without a valid password: never logs in as A or B (their passwords are not generated)
     { weight: 10, arbitrary: post('/api/auth/login', shaped(credentials), fc.constant<Actor>('anonymous')) },
     { weight: 5, arbitrary: post('/api/auth/signup', shaped({ ...credentials, name: field(text) }), fc.constant<Actor>('anonymous')) },
+    // an edit: the user's own transactions, the other user's, and ids of nothing or not ids at all
+    {
+      weight: 60,
+      arbitrary: fc.record({
+        actor: user,
+        method: fc.constant('PATCH'),
+        url: fc.oneof(fc.constantFrom(...world.transactionsOf.A, ...world.transactionsOf.B), id).map((i) => `/api/transactions/${enc(i)}`),
+        body: fc.oneof(
+          // within the schema (reaches PostgreSQL), and shaped by it with values from outside
+          fc.record({ amountCents: validAmount, category: validText(50), description: validText(200), occurredAt: validTimestamp }, { requiredKeys: [] }).map((json) => ({ json })),
+          shaped({ amountCents: field(number), category: field(text), description: field(text), occurredAt: field(timestamp) })
+        ),
+        csrf
+      })
+    },
     { weight: 100, arbitrary: get(query([['limit', queryValue], ['cursor', cursor]]).map((q) => `/api/transactions${q}`)) },
+    { weight: 40, arbitrary: get(query([['days', queryValue]]).map((q) => `/api/trends${q}`)) },
     { weight: 50, arbitrary: get(query([['symbols', queryValue]]).map((q) => `/api/quotes${q}`)) },
     { weight: 60, arbitrary: get(fc.constantFrom('/api/accounts', '/api/summary', '/api/insights', '/api/auth/me')) },
     { weight: 3, arbitrary: fc.record({ actor: user, method: fc.constant('POST'), url: fc.constantFrom('/api/auth/logout', '/api/auth/logout-everywhere'), csrf }) },

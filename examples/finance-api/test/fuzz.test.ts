@@ -22,6 +22,8 @@ interface User {
   accounts: Set<string>
   /** transactions the user wrote (201s), to count afterwards */
   written: number
+  /** ids of the transactions written at set-up, for edits */
+  transactions: string[]
 }
 
 async function makeUser (app: FastifyInstance, name: 'A' | 'B'): Promise<User> {
@@ -31,11 +33,13 @@ async function makeUser (app: FastifyInstance, name: 'A' | 'B'): Promise<User> {
   const accounts = new Set<string>([(await client.get('/api/accounts')).body.items[0].id])
   const vault = await client.post('/api/accounts', { name: `vault ${MARKERS[name]}`, kind: 'savings' })
   accounts.add(vault.body.id)
+  const transactions: string[] = []
   for (let i = 0; i < 30; i++) {
     const occurredAt = new Date(Date.UTC(2026, 0, 1) - i * 86_400_000 * 7).toISOString()
-    await client.post('/api/transactions', { accountId: vault.body.id, amountCents: -(i + 1) * 100, category: `cat ${MARKERS[name]}`, description: `secret ${MARKERS[name]} ${i}`, occurredAt })
+    const written = await client.post('/api/transactions', { accountId: vault.body.id, amountCents: -(i + 1) * 100, category: `cat ${MARKERS[name]}`, description: `secret ${MARKERS[name]} ${i}`, occurredAt })
+    transactions.push(written.body.id)
   }
-  return { name, email, client, accounts, written: 30 }
+  return { name, email, client, accounts, written: 30, transactions }
 }
 
 /** A copy of the cookie with one character of its signature changed. */
@@ -57,12 +61,13 @@ t.test(`property: ${COUNT} generated requests (seed ${SEED}) — no 5xx, no othe
   t.comment(`fuzz: seed=${SEED} requests=${COUNT} (FUZZ_SEED / FUZZ_REQUESTS to change them)`)
   const app = await hostileApp(t)
   const users = { A: await makeUser(app, 'A'), B: await makeUser(app, 'B') }
-  const world = { accountsOf: { A: [...users.A.accounts], B: [...users.B.accounts] } }
+  const world = { accountsOf: { A: [...users.A.accounts], B: [...users.B.accounts] }, transactionsOf: { A: users.A.transactions, B: users.B.transactions } }
   const generated = fc.sample(requests(world), { seed: SEED, numRuns: COUNT })
 
   const statuses = new Map<number, number>()
   const failures: string[] = []
   let relogins = 0
+  let edits = 0
   // one lane per actor, the lanes concurrent (PostgreSQL and Redis answer while Node works), each in its own order;
   // password hashing (login, signup) one at a time, so no hashing bound is ever what answers
   let hashing = Promise.resolve()
@@ -85,6 +90,7 @@ t.test(`property: ${COUNT} generated requests (seed ${SEED}) — no 5xx, no othe
     const inject = () => app.inject({ method: r.method as 'GET', url: r.url, headers, remoteAddress, ...(payload === undefined ? {} : { payload }) })
     const res = /^\/api\/auth\/(login|signup)/.test(r.url) ? await serialized(inject) : await inject()
     statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1)
+    if (r.method === 'PATCH' && res.statusCode === 200) edits++
 
     const problems = check(r, res.statusCode, res.body, user)
     if (problems.length > 0 && failures.length < 20) failures.push(`#${i} ${describe(r)} → ${res.statusCode} ${res.body.slice(0, 300)}: ${problems.join('; ')}`)
@@ -103,7 +109,7 @@ t.test(`property: ${COUNT} generated requests (seed ${SEED}) — no 5xx, no othe
     for (const [i, r] of generated.entries()) if (r.actor === actor) await send(i, r)
   }))
   const seconds = (performance.now() - started) / 1000
-  t.comment(`fuzz: ${COUNT} requests in ${seconds.toFixed(1)} s; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}; ${relogins} logins again`)
+  t.comment(`fuzz: ${COUNT} requests in ${seconds.toFixed(1)} s; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}; ${relogins} logins again; ${edits} edits applied`)
   t.same(failures, [], `seed ${SEED}, ${COUNT} requests: no 5xx and no other user's data (replay with FUZZ_SEED=${SEED} FUZZ_REQUESTS=${COUNT})`)
   t.equal([...statuses.keys()].filter((s) => s >= 500).length, 0, 'no 5xx at all')
 
@@ -118,8 +124,10 @@ t.test(`property: ${COUNT} generated requests (seed ${SEED}) — no 5xx, no othe
       try { parsed = JSON.parse(body) } catch { parsed = undefined }
       const path = r.url.split('?')[0] ?? ''
       const ids = listedAccountIds(path, parsed)
-      // a transaction written: into one of the user's own accounts
-      if (r.method === 'POST' && path === '/api/transactions') ids.push((parsed as { accountId?: string } | undefined)?.accountId ?? '')
+      // a transaction written or edited: into one of the user's own accounts
+      if ((r.method === 'POST' && path === '/api/transactions') || (r.method === 'PATCH' && path.startsWith('/api/transactions/'))) {
+        ids.push((parsed as { accountId?: string } | undefined)?.accountId ?? '')
+      }
       const theirs = ids.filter((id) => !user.accounts.has(id))
       if (theirs.length > 0) problems.push(`${user.name} was shown accounts ${theirs.join(',')}`)
     }

@@ -32,11 +32,25 @@ async function servesFromMigratedDatabase (t: Test, entry: string) {
 
 t.test('package.json: start:prod runs the compiled server on plain node, and production needs no tsx', async (t) => {
   t.equal(pkg.scripts['start:prod'], 'node --enable-source-maps dist/server.js')
-  t.match(pkg.scripts.start, /^tsc -b && node --env-file=\.env\.development --enable-source-maps dist\/server\.js$/, 'pnpm start runs the same compiled server, no tsx')
+  t.equal(pkg.scripts.start, 'TSX_TSCONFIG_PATH=tsconfig.dev.json node --env-file=.env.development --enable-source-maps --import tsx src/server.ts',
+    'pnpm start (development) runs the sources through tsx: no build first')
   t.match(readFileSync(join(EXAMPLE_DIR, 'deploy/Dockerfile.dockerignore'), 'utf8'), /^\*\*\/\.env\.\*$/m, 'the image never gets the development defaults')
   t.notOk(pkg.dependencies.tsx, 'tsx is not a production dependency')
   t.ok(pkg.devDependencies.tsx, 'it is a development one (pnpm start, seed)')
   t.same(pkg.files, ['dist', 'migrations', 'public'], 'what a deploy copy carries')
+})
+
+t.test('pnpm start resolves the @headroom packages to their sources, so a fresh clone starts without building them', async (t) => {
+  // what `pnpm start` loads: its environment and loader, asked where the packages are
+  const env = { ...process.env, TSX_TSCONFIG_PATH: 'tsconfig.dev.json' }
+  const script = "for (const p of ['core', 'pool', 'session', 'ratelimit', 'cache', 'health']) console.log(import.meta.resolve('@headroom/' + p))"
+  const { stdout } = await run('node', ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: EXAMPLE_DIR, env })
+  const resolved = stdout.trim().split('\n')
+  t.equal(resolved.length, 6)
+  for (const url of resolved) t.match(url, /\/packages\/[a-z]+\/src\/index\.ts$/, url)
+  // and without the mapping (tsc, start:prod, the image) they are the built dist/
+  const plain = await run('node', ['--input-type=module', '-e', script], { cwd: EXAMPLE_DIR })
+  for (const url of plain.stdout.trim().split('\n')) t.match(url, /\/packages\/[a-z]+\/dist\/index\.js$/, url)
 })
 
 t.test('the build emits JavaScript that node dist/server.js runs, from any working directory', async (t) => {

@@ -7,6 +7,8 @@ import type { L2 } from './l2.js'
 import type { CacheMetrics, NamespaceMetrics } from './metrics.js'
 import type { ResolvedNamespace, ResolvedPolicy } from './options.js'
 import { ReplayQueue } from './replay.js'
+import { endRead, startRead, type Tier } from './tracing.js'
+import { context, trace } from '@opentelemetry/api'
 
 export interface FactoryContext {
   /** aborted when the hard timeout gives up on this call */
@@ -33,6 +35,17 @@ interface Flight {
   tags: string[]
   /** an invalidation of the key or one of its tags arrived while it ran: do not store */
   poisoned: boolean
+  /** where its entry came from, for the spans of the reads that share it */
+  tier: Tier
+  /** it waited for another instance's lease */
+  leaseWaited: boolean
+}
+
+/** what a traced read learns on its way: the flight it ran or joined */
+interface Read { flight: Flight | undefined, joined: boolean }
+
+function newFlight (tags: string[]): Flight {
+  return { promise: undefined as never, tags, poisoned: false, tier: 'miss', leaseWaited: false }
 }
 
 /**
@@ -90,22 +103,37 @@ export class Engine {
   // ---- reads ----
 
   async wrap<T> (t: Target, factory: Factory<T>): Promise<T> {
+    const span = startRead('cache.wrap', t)
     const now = this.now()
     const cached = t.ns.l1 ? this.l1.get(t.key, now) : undefined
     if (cached !== undefined) {
       if (now < cached.freshUntil) {
         t.metrics.l1Hit.inc()
+        endRead(span, 'l1', false)
         return JSON.parse(cached.raw) as T
       }
       if (now < cached.swrUntil) {
         t.metrics.l1Hit.inc()
         t.metrics.staleSwr.inc()
-        this.#revalidate(t, factory)
+        // the refresh's own work (the factory's queries) shows under this read
+        if (span === undefined) this.#revalidate(t, factory)
+        else context.with(trace.setSpan(context.active(), span), () => this.#revalidate(t, factory))
+        endRead(span, 'stale', false)
         return JSON.parse(cached.raw) as T
       }
     }
     t.metrics.l1Miss.inc()
-    const entry = await this.#load(t, factory, cached, false)
+    const read: Read = { flight: undefined, joined: false }
+    let entry: Entry | undefined
+    try {
+      entry = span === undefined
+        ? await this.#load(t, factory, cached, false, read)
+        : await context.with(trace.setSpan(context.active(), span), () => this.#load(t, factory, cached, false, read))
+    } catch (err) {
+      endRead(span, read.flight?.tier, read.joined || read.flight?.leaseWaited === true, err)
+      throw err
+    }
+    endRead(span, read.flight?.tier, read.joined || read.flight?.leaseWaited === true)
     return entry === undefined ? undefined as T : JSON.parse(entry.raw) as T
   }
 
@@ -123,8 +151,17 @@ export class Engine {
 
   /** A fresh entry from L1 or L2, without calling any factory. */
   lookup (t: Target): Promise<Entry | undefined> {
+    const span = startRead('cache.get', t)
     const cached = this.peek(t)
-    return cached !== undefined ? Promise.resolve(cached) : this.lookupL2(t)
+    if (cached !== undefined) {
+      endRead(span, 'l1', false)
+      return Promise.resolve(cached)
+    }
+    // lookupL2 never rejects: Redis trouble is a miss
+    return this.lookupL2(t).then((entry) => {
+      endRead(span, entry === undefined ? 'miss' : 'l2', false)
+      return entry
+    })
   }
 
   /** The L2 half of `lookup`: a fresh entry from Redis, backfilled into L1. */
@@ -154,13 +191,19 @@ export class Engine {
   }
 
   /** One flight per key in this process: concurrent misses share it. */
-  #load<T> (t: Target, factory: Factory<T>, stale: Entry | undefined, refresh: boolean): Promise<Entry | undefined> {
+  #load<T> (t: Target, factory: Factory<T>, stale: Entry | undefined, refresh: boolean, read?: Read): Promise<Entry | undefined> {
     const running = this.#inflight.get(t.key)
-    if (running) {
+    // a flight an invalidation poisoned may return what the invalidation removed: a read that starts after it flies anew
+    if (running !== undefined && !running.poisoned) {
       t.metrics.coalescedProcess.inc()
+      if (read !== undefined) {
+        read.flight = running
+        read.joined = true
+      }
       return running.promise
     }
-    const flight: Flight = { promise: undefined as never, tags: t.tags, poisoned: false }
+    const flight = newFlight(t.tags)
+    if (read !== undefined) read.flight = flight
     this.#inflight.set(t.key, flight)
     flight.promise = this.#fly(t, factory, stale, refresh, flight).finally(() => {
       if (this.#inflight.get(t.key) === flight) this.#inflight.delete(t.key)
@@ -201,6 +244,7 @@ export class Engine {
     t.metrics.l2Hit.inc()
     if (t.ns.l1 && !flight.poisoned) this.l1.set(t.key, entry, now)
     if (!fresh) t.metrics.staleSwr.inc()
+    flight.tier = fresh ? 'l2' : 'stale'
     return entry
   }
 
@@ -220,6 +264,7 @@ export class Engine {
         if (lease.acquired) return { fence: lease.token }
         if (!waited) t.metrics.coalescedCluster.inc()
         waited = true
+        flight.leaseWaited = true
         const wake = bus.waitForLease(t.key, Math.min(lease.pttl + 20, deadline - this.now()))
         // the holder may have finished between our ACQUIRE and the waiter: read once before sleeping
         let read = await l2.read(t.key, t.tags)
@@ -288,11 +333,14 @@ export class Engine {
       result = Promise.race([stored, soft])
     }
     try {
-      return await result
+      const entry = await result
+      if (entry !== undefined && entry === usableStale) flight.tier = 'stale'
+      return entry
     } catch (err) {
       // stale-if-error: within the grace period the stale value answers; the error is never cached
       if (stale !== undefined && this.now() < stale.graceUntil) {
         metrics.staleError.inc()
+        flight.tier = 'stale'
         this.log.warn({ err: errMessage(err), namespace: t.ns.name }, '@headroom/cache: factory failed, serving the stale value')
         return stale
       }
@@ -323,6 +371,10 @@ export class Engine {
     if (!this.l2) return
     try {
       await this.l2.set(t.key, entry, this.bus?.message({ k: [t.key] }) ?? '', now)
+      // the same for a set: L1 keeps the value it wrote, and nothing a read filled meanwhile
+      const held = this.l1.get(t.key, this.now())
+      if (held !== undefined && (held.raw !== entry.raw || held.createdAt !== entry.createdAt)) this.#invalidateLocal([t.key], [])
+      else this.#poison([t.key])
       this.#checkReplicated([t.key], [], await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('set')
@@ -347,7 +399,7 @@ export class Engine {
    */
   async lease (t: Target): Promise<LeaseOutcome> {
     if (!t.ns.lease || !this.l2 || !this.bus) return { fence: '' }
-    return this.#lease(t, { promise: undefined as never, tags: t.tags, poisoned: false }, true)
+    return this.#lease(t, newFlight(t.tags), true)
   }
 
   /** Gives up a lease taken by `lease` without storing (the response was not cacheable): the waiters take it in turn. */
@@ -371,6 +423,8 @@ export class Engine {
     if (!this.l2) return
     try {
       await this.l2.delete(keys, this.bus?.message({ k: keys }) ?? '')
+      // a read that reached Redis before the delete did (a NOSCRIPT reload, a redirect) may have filled L1 meanwhile
+      this.#invalidateLocal(keys, [])
       this.#checkReplicated(keys, [], await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('delete')
@@ -385,6 +439,7 @@ export class Engine {
     if (!this.l2) return
     try {
       await this.l2.invalidateTags(tags, this.bus?.message({ t: tags }) ?? '')
+      this.#invalidateLocal([], tags)
       this.#checkReplicated([], tags, await this.l2.replicated())
     } catch (err) {
       this.metrics.l2Error('invalidate')
@@ -407,17 +462,22 @@ export class Engine {
   }
 
   #invalidateLocal (keys: string[], tags: string[]): void {
-    this.#seq++
-    for (const key of keys) {
-      this.l1.delete(key)
-      const flight = this.#inflight.get(key)
-      if (flight) flight.poisoned = true
-    }
+    for (const key of keys) this.l1.delete(key)
+    this.#poison(keys)
     if (tags.length > 0) {
       this.l1.deleteTags(tags)
       for (const flight of this.#inflight.values()) {
         if (flight.tags.some((tag) => tags.includes(tag))) flight.poisoned = true
       }
+    }
+  }
+
+  /** In-flight reads of `keys` neither fill L1 nor serve reads that start from now on. */
+  #poison (keys: string[]): void {
+    this.#seq++
+    for (const key of keys) {
+      const flight = this.#inflight.get(key)
+      if (flight) flight.poisoned = true
     }
   }
 

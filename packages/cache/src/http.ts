@@ -5,6 +5,7 @@ import { InvalidKey, InvalidOption, InvalidUser, UnknownNamespace, UserRequired 
 import { RouteFlights, type RouteFlight } from './flights.js'
 import type { PerUserNamespace, SharedNamespace } from './namespace.js'
 import { resolvePolicy, type RouteCacheOptions } from './options.js'
+import { annotateRequest } from './tracing.js'
 
 /** What a cached response is: status, content type and the serialized body. */
 interface StoredResponse { s: number, t: string | undefined, b: string }
@@ -107,12 +108,14 @@ export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): voi
       if (target === undefined) return done()
       const entry = deps.engine.peek(target)
       if (entry !== undefined) {
+        annotateRequest(target, 'l1', false)
         hit(request, reply, entry, cacheControl)
         return
       }
       const t = target
       deps.engine.lookupL2(t).then((found) => {
         if (found !== undefined) {
+          annotateRequest(t, 'l2', false)
           hit(request, reply, found, cacheControl)
           return
         }
@@ -120,13 +123,16 @@ export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): voi
         if (running === undefined) return lead(request, reply, t, done)
         t.metrics.coalescedProcess.inc()
         RouteFlights.wait(running, t.policy.hardTimeout).then((entry) => {
-          if (entry !== undefined) hit(request, reply, entry, cacheControl)
-          else miss(request, t, undefined, done)
+          if (entry === undefined) return miss(request, t, undefined, done)
+          // what another request of this process produced
+          annotateRequest(t, 'miss', true)
+          hit(request, reply, entry, cacheControl)
         }, done)
       }, done)
     }
 
     const miss = (request: FastifyRequest, t: Target, flight: RouteFlight | undefined, done: (err?: Error) => void, fence = ''): void => {
+      annotateRequest(t, 'miss', false)
       ;(request as Req)[kPending] = { target: t, gens: deps.engine.generations(t), cacheControl, flight, fence }
       done()
     }
@@ -138,6 +144,8 @@ export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): voi
       deps.engine.lease(t).then((outcome) => {
         if (outcome.entry === undefined) return miss(request, t, flight, done, outcome.fence)
         flight.settle(outcome.entry)
+        // another instance held the lease and stored it
+        annotateRequest(t, 'l2', true)
         hit(request, reply, outcome.entry, cacheControl)
       }, () => miss(request, t, flight, done))
     }

@@ -5,3 +5,4 @@ export {
 } from './breaker.js'
 export { RedisGuard, findRedis, servesSlots, withTimeout, DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient, type RedisGuardOptions } from './redis.js'
 export * as errors from './errors.js'
+export { tracer, childSpan, withSpan, failSpan, recordingSpan } from './tracing.js'

@@ -6,7 +6,8 @@
  * unique violation or a syntax error leaves the connection as good as it
  * was, unlike pg-pool's own `pool.query`, which destroys it.
  */
-const SQLSTATE = /^[0-9A-Z]{5}$/
+/** the classes PostgreSQL uses (digits, F0, HV, P0, XX): a socket's EPIPE is five capitals too, and no SQLSTATE */
+export const SQLSTATE = /^(?:[0-9]{2}|F0|HV|P0|XX)[0-9A-Z]{3}$/
 // 25P03 and 57P05 are FATAL too: the server closed the session (idle in transaction, idle session timeout)
 const EVICTING = new Set(['57P01', '57P02', '57P03', '25006', '25P03', '57P05'])
 

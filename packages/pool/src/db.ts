@@ -1,9 +1,13 @@
+import type { Span } from '@opentelemetry/api'
 import pg from 'pg'
 import { describe, errorCode, isConnectionError, SERIALIZATION_FAILURE } from './classify.js'
 import { TransactionAborted } from './errors.js'
 import { type ConsistencyToken, formatLsn, parseLsn, parseToken } from './lsn.js'
 import { REPLAY_LSN_SQL, Replica } from './replica.js'
 import type { Target, TargetContext } from './target.js'
+import { ACQUIRE_WAIT_MS, endQuery, poolTracer, startQuery, textOf } from './tracing.js'
+import { withSpan } from '@headroom/core'
+import { performance } from 'node:perf_hooks'
 
 export type QueryText = string | pg.QueryConfig
 
@@ -16,6 +20,15 @@ export interface QueryOptions {
    * SELECT/SHOW/EXPLAIN/FETCH count as writes without it.
    */
   write?: boolean
+  /**
+   * Send it as a named prepared statement (named by a hash of its text),
+   * kept on each connection up to `statementCacheSize`: parsed and planned
+   * once per connection rather than on every call. For statements an app
+   * repeats with parameters, not for SQL built per call. Default: the
+   * plugin's `prepare` option. Ignored inside `transaction()`, and when the
+   * query config carries its own `name` (pg's own prepared statement).
+   */
+  prepare?: boolean
 }
 
 export interface ReadOptions extends QueryOptions {
@@ -39,10 +52,6 @@ const READ_COMMANDS = new Set(['SELECT', 'SHOW', 'EXPLAIN', 'FETCH', 'MOVE', 'DE
 const LSN_SQL = 'SELECT pg_current_wal_insert_lsn()::text AS lsn'
 const PRIMARY_LSN_SQL = 'SELECT pg_current_wal_lsn()::text AS lsn'
 const ISOLATION = new Set(['read committed', 'repeatable read', 'serializable'])
-
-function textOf (query: QueryText): string {
-  return typeof query === 'string' ? query : query.text
-}
 
 function isWrite (result: pg.QueryResult | pg.QueryResult[], options: QueryOptions | undefined): boolean {
   if (options?.write === true) return true
@@ -69,10 +78,16 @@ export class Db {
   readonly primaryTarget: Target
   readonly replicaSet: Replica[]
   private next = 0
+  private readonly prepareByDefault: boolean
 
   constructor (private readonly ctx: TargetContext, primary: Target) {
     this.primaryTarget = primary
     this.replicaSet = ctx.options.replicas.map((config, i) => new Replica(i, config, ctx))
+    this.prepareByDefault = ctx.options.prepare
+  }
+
+  private prepared (query: QueryText, options: QueryOptions | undefined): boolean {
+    return (options?.prepare ?? this.prepareByDefault) && (typeof query === 'string' || query.name === undefined)
   }
 
   /** the raw pg.Pool of the primary and of each replica, for advanced use (bypasses the bounded queue and metrics) */
@@ -132,15 +147,16 @@ export class Db {
   async primaryQuery (query: QueryText, values: unknown[] | undefined, options: QueryOptions | undefined, track: ((lsn: string | null) => void) | null): Promise<pg.QueryResult> {
     const target = this.primaryTarget
     const name = this.ctx.names.label(textOf(query), options?.name ?? (typeof query === 'string' ? undefined : query.name))
-    if (track === null) return target.query(query, values, name)
+    const prepare = this.prepared(query, options)
+    if (track === null) return target.query(query, values, name, prepare)
     return target.use(name, async (client) => {
-      const result = await target.timed(client, query, values, name)
+      const result = await target.timed(client, query, values, name, prepare)
       if (track !== null && isWrite(result, options)) {
         const { rows } = await client.query<{ lsn: string | null }>(LSN_SQL)
         track(rows[0]?.lsn ?? null)
       }
       return result
-    })
+    }, query)
   }
 
   private pickReplica (minLsn: bigint | null): { replica: Replica, fresh: boolean } | null {
@@ -172,17 +188,18 @@ export class Db {
     const { replica, fresh } = picked
     const target = replica.target
     const name = this.ctx.names.label(textOf(query), options?.name ?? (typeof query === 'string' ? undefined : query.name))
+    const prepare = this.prepared(query, options)
     let result: pg.QueryResult | null
     try {
       result = fresh
-        ? await target.query(query, values, name)
+        ? await target.query(query, values, name, prepare)
         : await target.use(name, async (client) => {
           // the last check is older than the write: ask this replica where its replay is now
           const { rows } = await client.query<{ standby: boolean, lsn: string | null }>(REPLAY_LSN_SQL)
           replica.observe(rows[0]!.standby, rows[0]!.lsn)
           if (!replica.freshFor(minLsn)) return null
-          return target.timed(client, query, values, name)
-        })
+          return target.timed(client, query, values, name, prepare)
+        }, query)
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause ?? err
       const code = errorCode(err)
@@ -203,17 +220,42 @@ export class Db {
     return result
   }
 
-  /** @internal */
-  async runTransaction<T> (fn: (tx: Transaction) => Promise<T>, options: TransactionOptions | undefined, track: ((lsn: string | null) => void) | null): Promise<T> {
+  /**
+   * @internal
+   * A `transaction` span is the parent of the spans of its queries (BEGIN
+   * and COMMIT are not spans of their own: the transaction's span covers them).
+   */
+  runTransaction<T> (fn: (tx: Transaction) => Promise<T>, options: TransactionOptions | undefined, track: ((lsn: string | null) => void) | null): Promise<T> {
+    const target = this.primaryTarget
+    return withSpan(poolTracer, 'transaction', {
+      attributes: () => ({
+        ...target.spanAttributes,
+        'db.operation.name': 'transaction',
+        ...(options?.isolationLevel !== undefined ? { 'headroom.pool.isolation_level': options.isolationLevel } : {}),
+        ...(options?.readOnly === true ? { 'headroom.pool.read_only': true } : {})
+      })
+    }, (span) => this.transactionIn(span, fn, options, track))
+  }
+
+  private async transactionIn<T> (span: Span, fn: (tx: Transaction) => Promise<T>, options: TransactionOptions | undefined, track: ((lsn: string | null) => void) | null): Promise<T> {
     const begin = beginSql(options)
     const target = this.primaryTarget
+    const started = performance.now()
     const client = await target.checkout()
+    if (span.isRecording()) span.setAttribute(ACQUIRE_WAIT_MS, performance.now() - started)
     const names = this.ctx.names
     const tx: Transaction = {
       client,
       query: (query, values, opts) => {
         const name = names.label(textOf(query), opts?.name ?? (typeof query === 'string' ? undefined : query.name))
-        return target.timed(client, query, values, name).catch((err: unknown) => { throw target.mapQueryError(err, name) }) as Promise<pg.QueryResult<never>>
+        const querySpan = startQuery(name, query, target.spanAttributes)
+        return target.timed(client, query, values, name).then((result) => {
+          endQuery(querySpan)
+          return result
+        }, (err: unknown) => {
+          endQuery(querySpan, err)
+          throw target.mapQueryError(err, name)
+        }) as Promise<pg.QueryResult<never>>
       }
     }
     let releaseError: unknown
@@ -235,8 +277,10 @@ export class Db {
       // COMMIT of an aborted transaction answers ROLLBACK, not an error: the callback
       // swallowed a failed statement, and the writes it thinks it made are gone
       if (commit.command === 'ROLLBACK') throw new TransactionAborted()
+      if (span.isRecording()) span.setAttribute('headroom.pool.transaction.outcome', 'commit')
       return result
     } catch (err) {
+      if (span.isRecording()) span.setAttribute('headroom.pool.transaction.outcome', 'rollback')
       if (inCallback && !(err instanceof pg.DatabaseError) && !errorCode(err)?.startsWith('HEADROOM_')) {
         // the app's own error (insufficient funds, a validation): roll back and hand it back as is,
         // not as a database outage; a connection that is really broken fails the ROLLBACK and is evicted

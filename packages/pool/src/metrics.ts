@@ -1,6 +1,7 @@
 import { metric } from '@headroom/core'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { FastHistogram } from './histogram.js'
+import type { StatementCounters } from './statements.js'
 
 /** what a pool reports to the gauges, read at scrape time */
 export interface PoolStats {
@@ -29,6 +30,8 @@ export interface Metrics {
   leaks: Counter<'pool'>
   reads: Counter<'target' | 'reason'>
   ejections: Counter<'pool' | 'reason'>
+  /** the prepared-statement gauge and counters of one pool */
+  statements (pool: string): StatementCounters
   /** starts reporting `source` in the gauges; the returned function stops it */
   track (source: PoolStats): () => void
   trackReplica (source: ReplicaStats): () => void
@@ -81,6 +84,16 @@ export function createMetrics (registry: Registry): Metrics {
   const histogram = (name: string, help: string, labelNames: string[], buckets: number[]) =>
     FastHistogram.in(registry, name, help, labelNames, buckets)
 
+  const prepared = metric(registry, 'headroom_pool_prepared_statements', (registers) => new Gauge({
+    name: 'headroom_pool_prepared_statements',
+    help: 'Named prepared statements held by the open connections of each pool',
+    labelNames: ['pool'],
+    registers
+  }))
+  const evictions = counter('headroom_pool_statement_evictions_total', 'Prepared statements deallocated because a connection held statementCacheSize of them', ['pool'])
+  const reprepares = counter('headroom_pool_statement_reprepares_total',
+    'Prepared statements prepared again and retried: result_type_changed (a schema change, 0A000), missing (the server lost it, 26000) or already_prepared (the session held it, 42P05)', ['pool', 'reason'])
+
   return {
     acquireWait: histogram('headroom_pool_acquire_wait_seconds', 'Time a query waited for a connection (queue and connect included)',
       ['pool'], [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]),
@@ -92,6 +105,14 @@ export function createMetrics (registry: Registry): Metrics {
     reads: counter('headroom_pool_reads_total', 'Reads by where they ran and why: replica, or primary because no replica was healthy, fresh enough, or one failed',
       ['target', 'reason']),
     ejections: counter('headroom_pool_replica_ejections_total', 'Replicas taken out of the read rotation, by reason (error, lag)', ['pool', 'reason']),
+    statements (pool) {
+      prepared.set({ pool }, 0)
+      return {
+        size: (delta) => { prepared.inc({ pool }, delta) },
+        evicted: () => { evictions.inc({ pool }) },
+        reprepared: (reason) => { reprepares.inc({ pool, reason }) }
+      }
+    },
     track (source) {
       connections[kSources].add(source)
       return () => { connections[kSources].delete(source) }

@@ -28,13 +28,16 @@ export class QueryNames {
   }
 }
 
-export function normalizeStatement (text: string): string {
+/** `text` without comments and literals (strings, numbers: `?`), whitespace collapsed, cut to `max` characters */
+export function normalizeStatement (text: string, max = 80): string {
   return text
+    // dollar-quoted literals ($$…$$, $tag$…$tag$) first: their bodies may hold quotes or dashes
+    .replace(/\$([A-Za-z_]\w*)?\$[\s\S]*?\$\1\$/g, '?')
     .replace(/--[^\n]*/g, ' ')
     .replace(/\/\*[\s\S]*?\*\//g, ' ')
     .replace(/'(?:[^']|'')*'/g, '?')
     .replace(/(?<![$\w])\d+(?:\.\d+)?\b/g, '?')
     .replace(/\s+/g, ' ')
     .trim()
-    .slice(0, 80)
+    .slice(0, max)
 }

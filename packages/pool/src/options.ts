@@ -76,6 +76,19 @@ export interface PoolOptions {
   applicationName?: string
   /** onClose waits this long for in-flight queries before ending the pools anyway. @default 10000 */
   closeTimeoutMs?: number
+  /**
+   * Whether `query()` and `read()` send named prepared statements when the
+   * call does not say (`{ prepare }`). Statements inside `transaction()` are
+   * never named (see the README).
+   * @default false
+   */
+  prepare?: boolean
+  /**
+   * Named prepared statements kept per connection; past it the least
+   * recently used one is deallocated on the server.
+   * @default 100
+   */
+  statementCacheSize?: number
 }
 
 export const DEFAULT_MIN = 5
@@ -98,6 +111,7 @@ export const DEFAULT_MAX_QUERY_NAMES = 100
 export const DEFAULT_SESSION_KEY = 'headroomPoolLsn'
 export const DEFAULT_APPLICATION_NAME = 'headroom-pool'
 export const DEFAULT_CLOSE_TIMEOUT_MS = 10_000
+export const DEFAULT_STATEMENT_CACHE_SIZE = 100
 
 export interface NormalizedOptions {
   primary: ClientConfig
@@ -124,6 +138,8 @@ export interface NormalizedOptions {
   sessionKey: string | false
   applicationName: string
   closeTimeoutMs: number
+  prepare: boolean
+  statementCacheSize: number
 }
 
 function integer (name: string, value: unknown, fallback: number, min: number): number {
@@ -162,6 +178,8 @@ export function normalizeOptions (opts: PoolOptions = {}): NormalizedOptions {
   }
   const applicationName = opts.applicationName ?? DEFAULT_APPLICATION_NAME
   if (typeof applicationName !== 'string') throw new InvalidOption('applicationName', 'must be a string')
+  const prepare = opts.prepare ?? false
+  if (typeof prepare !== 'boolean') throw new InvalidOption('prepare', `must be a boolean, got ${JSON.stringify(prepare)}`)
   return {
     primary: server('primary', primary),
     replicas: (opts.replicas ?? []).map((r, i) => server(`replicas[${i}]`, r)),
@@ -186,6 +204,8 @@ export function normalizeOptions (opts: PoolOptions = {}): NormalizedOptions {
     maxQueryNames: integer('maxQueryNames', opts.maxQueryNames, DEFAULT_MAX_QUERY_NAMES, 1),
     sessionKey,
     applicationName,
-    closeTimeoutMs: integer('closeTimeoutMs', opts.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS, 0)
+    closeTimeoutMs: integer('closeTimeoutMs', opts.closeTimeoutMs, DEFAULT_CLOSE_TIMEOUT_MS, 0),
+    prepare,
+    statementCacheSize: integer('statementCacheSize', opts.statementCacheSize, DEFAULT_STATEMENT_CACHE_SIZE, 1)
   }
 }

@@ -7,6 +7,9 @@ import type { Observer } from './histogram.js'
 import type { Metrics, PoolStats } from './metrics.js'
 import type { QueryNames } from './names.js'
 import type { NormalizedOptions } from './options.js'
+import { Statements } from './statements.js'
+import { ACQUIRE_WAIT_MS, endQuery, poolAttributes, startQuery } from './tracing.js'
+import type { Attributes, Span } from '@opentelemetry/api'
 
 export interface TargetContext {
   options: NormalizedOptions
@@ -49,11 +52,17 @@ export class Target implements PoolStats {
   private closing = false
   private readonly acquireWait
   private readonly durations = new Map<string, Observer>()
+  /** what every span of this pool carries, built once */
+  readonly spanAttributes: Attributes
+  /** named prepared statements of this pool's connections, `statementCacheSize` each */
+  readonly statements: Statements
 
   constructor (readonly label: string, readonly kind: 'primary' | 'replica', config: pg.ClientConfig, size: { min: number, max: number }, private readonly ctx: TargetContext) {
     const o = ctx.options
     this.permits = size.max
     this.acquireWait = ctx.metrics.acquireWait.labels(label)
+    this.spanAttributes = poolAttributes(label, kind, config)
+    this.statements = new Statements(o.statementCacheSize, ctx.metrics.statements(label))
     const lifetimeMs = o.maxLifetimeMs
     // pg-pool's connectionTimeoutMillis arms a timer on every connect() and
     // reaches the client too; the gate keeps pg-pool from queueing, so only
@@ -288,28 +297,35 @@ export class Target implements PoolStats {
    * and a stack-capturing catch per call, which was most of the difference
    * between a raw `pool.query` and this one.
    */
-  query (query: string | pg.QueryConfig, values: unknown[] | undefined, name: string): Promise<pg.QueryResult> {
-    if (this.closing) return this.use(name, (client) => this.timed(client, query, values, name))
+  query (query: string | pg.QueryConfig, values: unknown[] | undefined, name: string, prepare = false): Promise<pg.QueryResult> {
+    if (this.closing) return this.use(name, (client) => this.timed(client, query, values, name, prepare), query)
     const started = performance.now()
+    const span = startQuery(name, query, this.spanAttributes)
     if (this.permits > 0) {
       this.permits--
-      return this.run(query, values, name, started, false)
+      return this.run(query, values, name, started, false, span, prepare)
     }
-    return this.waitForPermit().then(() => this.run(query, values, name, started, true))
+    return this.waitForPermit().then(() => this.run(query, values, name, started, true, span, prepare), (err: unknown) => {
+      endQuery(span, err)
+      throw err
+    })
   }
 
-  private run (query: string | pg.QueryConfig, values: unknown[] | undefined, name: string, started: number, waited: boolean): Promise<pg.QueryResult> {
+  private run (query: string | pg.QueryConfig, values: unknown[] | undefined, name: string, started: number, waited: boolean, span: Span, prepare: boolean): Promise<pg.QueryResult> {
     this.active++
     return new Promise((resolve, reject) => {
       this.connectBounded(started, waited, (connectError, client) => {
         if (client === undefined) {
           this.releasePermit()
           this.done()
-          reject(this.acquireError(connectError, started))
+          const err = this.acquireError(connectError, started)
+          endQuery(span, err)
+          reject(err)
           return
         }
         const acquired = performance.now()
         this.acquireWait.observe((acquired - started) / 1000)
+        if (span.isRecording()) span.setAttribute(ACQUIRE_WAIT_MS, acquired - started)
         const finish = (err: Error | null | undefined, result?: pg.QueryResult) => {
           const ms = performance.now() - acquired
           const outcome = err ? 'error' : 'ok'
@@ -317,11 +333,13 @@ export class Target implements PoolStats {
           this.slowQuery(name, ms, outcome)
           this.release(client, err ?? undefined)
           this.done()
+          endQuery(span, err)
           if (err) reject(this.mapQueryError(err, name))
           else resolve(result!)
         }
         try {
-          client.query(query as string, values as unknown[], finish)
+          if (prepare) this.statements.run(client, query, values, finish)
+          else client.query(query as string, values as unknown[], finish)
         } catch (err) {
           finish(err instanceof Error ? err : new Error(String(err)))
         }
@@ -329,16 +347,31 @@ export class Target implements PoolStats {
     })
   }
 
-  /** runs `fn` on a connection of this pool, released (or evicted) afterwards; errors come back as mapQueryError maps them */
-  async use<T> (name: string, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.acquire()
+  /**
+   * runs `fn` on a connection of this pool, released (or evicted) afterwards;
+   * errors come back as mapQueryError maps them. With `traced`, one query span
+   * covers the acquire and `fn` (internal checks pass nothing: no span).
+   */
+  async use<T> (name: string, fn: (client: pg.PoolClient) => Promise<T>, traced?: string | pg.QueryConfig): Promise<T> {
+    const span = traced === undefined ? null : startQuery(name, traced, this.spanAttributes)
+    const started = performance.now()
+    let client: pg.PoolClient
+    try {
+      client = await this.acquire()
+    } catch (err) {
+      if (span !== null) endQuery(span, err)
+      throw err
+    }
+    if (span?.isRecording() === true) span.setAttribute(ACQUIRE_WAIT_MS, performance.now() - started)
     this.active++
     try {
       const result = await fn(client)
       this.release(client)
+      if (span !== null) endQuery(span)
       return result
     } catch (err) {
       this.release(client, err)
+      if (span !== null) endQuery(span, err)
       throw this.mapQueryError(err, name)
     } finally {
       this.done()
@@ -368,11 +401,13 @@ export class Target implements PoolStats {
   }
 
   /** one timed query on `client`: duration histogram by name, slow-query log (never the parameters) */
-  async timed (client: pg.PoolClient, query: string | pg.QueryConfig, values: unknown[] | undefined, name: string): Promise<pg.QueryResult> {
+  async timed (client: pg.PoolClient, query: string | pg.QueryConfig, values: unknown[] | undefined, name: string, prepare = false): Promise<pg.QueryResult> {
     const started = performance.now()
     let outcome = 'error'
     try {
-      const result = await client.query(query as string, values)
+      const result = prepare
+        ? await new Promise<pg.QueryResult>((resolve, reject) => this.statements.run(client, query, values, (err, r) => { if (err) reject(err); else resolve(r!) }))
+        : await client.query(query as string, values)
       outcome = 'ok'
       return result
     } finally {

@@ -154,6 +154,12 @@ t.test('max connection lifetime with jitter: connections are replaced, not all a
   t.ok(partial, 'at some point old and new connections coexisted: lifetimes were staggered')
 })
 
+/**
+ * A loaded machine's scheduling on top of the 300 ms acquire timeout (load 6+ in CI); below a
+ * second timeout, so a waiter that fails at another's deadline or at a later sweep still fails the test
+ */
+const SLACK_MS = 250
+
 t.test('the acquire timeout covers the time spent in the queue', async (t) => {
   const { url } = await isolatedSchema(t)
   const { app } = await build(t, { primary: url, min: 1, max: 1, acquireTimeoutMs: 300 })
@@ -164,7 +170,7 @@ t.test('the acquire timeout covers the time spent in the queue', async (t) => {
   const waited = Date.now() - started
   t.ok(err instanceof errors.AcquireTimeout)
   t.match(err, { code: 'HEADROOM_POOL_ACQUIRE_TIMEOUT', statusCode: 503, headers: { 'retry-after': '1' } })
-  t.ok(waited >= 290 && waited < 300 + 100, `failed after ${waited} ms`)
+  t.ok(waited >= 290 && waited < 300 + SLACK_MS, `failed after ${waited} ms`)
 })
 
 t.test('waiters queued at different times each fail at their own deadline', async (t) => {
@@ -180,6 +186,6 @@ t.test('waiters queued at different times each fail at their own deadline', asyn
   }))
   for (const w of waits) {
     t.equal(w.code, 'HEADROOM_POOL_ACQUIRE_TIMEOUT')
-    t.ok(w.waited >= 290 && w.waited < 300 + 100, `failed after ${w.waited} ms`)
+    t.ok(w.waited >= 290 && w.waited < 300 + SLACK_MS, `failed after ${w.waited} ms`)
   }
 })

@@ -93,3 +93,11 @@ t.test('a transaction whose callback swallowed a SQL error does not pass for com
   }
   t.equal((await app.db.query('SELECT * FROM t')).rowCount, 0)
 })
+
+t.test('socket errors count as connection errors, SQLSTATEs only by their class', async (t) => {
+  const { isConnectionError } = await import('../src/classify.js')
+  // EPIPE is five capitals like a SQLSTATE; the connection it came from is broken
+  for (const code of ['EPIPE', 'ECONNRESET', 'ETIMEDOUT', 'EBADF']) t.ok(isConnectionError(Object.assign(new Error(code), { code })), code)
+  for (const code of ['08006', '57P01', '25P03']) t.ok(isConnectionError({ code }), `${code} ends the session`)
+  for (const code of ['23505', '22P02', '40001', 'XX000', 'P0001', 'HEADROOM_POOL_QUERY_FAILED']) t.notOk(isConnectionError({ code }), `${code} leaves the connection as it was`)
+})

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { findRedis, getHub, RedisGuard } from '@headroom/core'
+import { findRedis, getHub, recordingSpan, RedisGuard } from '@headroom/core'
+import type { Span } from '@opentelemetry/api'
 import { makePolicy, normalizeOptions, type HeadroomRateLimitOptions, type Policy } from './options.js'
 import { InvalidOption, QuotaExceeded, StoreUnavailable } from './errors.js'
 import { Engine, storeClass, type FastifyRateLimitStoreClass, type StoreResult } from './store.js'
@@ -8,6 +9,7 @@ import { clientIdentity, skipper as makeSkipper } from './identity.js'
 import { RouteResolver, type RouteLimit } from './routes.js'
 import { quotaExceeded, setHeaders, storeUnavailable } from './headers.js'
 import { createMetrics, type Tally } from './metrics.js'
+import { annotate } from './tracing.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -82,8 +84,8 @@ const QUOTA_EXCEEDED_CODE = new QuotaExceeded('', 0).code
 const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opts) => {
   const options = normalizeOptions(opts)
   const hub = getHub(fastify)
-  const metrics = createMetrics(hub.registry)
-  metrics.fallbackActive.set(0)
+  // `guard` is read when /metrics is scraped, after registration
+  const metrics = createMetrics(hub.registry, () => mode() === 'fallback')
 
   const client = findRedis(fastify, options.redis)
   const guard = client
@@ -94,15 +96,18 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
       ...(options.resetTimeoutMs !== undefined && { resetTimeoutMs: options.resetTimeoutMs }),
       onStateChange (state) {
         if (state === 'open') {
-          metrics.fallbackActive.set(1)
           fastify.log.warn({ onStoreDown: options.onStoreDown }, 'rate limit: Redis unreachable, store-down policy applies')
         } else if (state === 'closed') {
-          metrics.fallbackActive.set(0)
           fastify.log.info('rate limit: Redis is back, shared limits apply again')
         }
       }
     })
     : null
+  /** where decisions are made: 'fallback' from the first failed command until the circuit closes, or while the client is not connected */
+  function mode (): 'local' | 'redis' | 'fallback' {
+    if (!guard) return 'local'
+    return guard.healthy && guard.client.status === 'ready' ? 'redis' : 'fallback'
+  }
   const engine = new Engine({
     guard,
     prefix: options.prefix,
@@ -198,12 +203,15 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
   }
 
   function take (route: ResolvedRoute, key: string, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    // the request's span, taken now: Redis calls are batched per key, and a
+    // batch's callbacks run in the context of the request that sent it
+    const span = recordingSpan()
     const local = engine.takeLocal(route.policy, key)
-    if (local !== undefined) decide(route, reply, done, null, local)
-    else engine.take(route.policy, key, (err, result) => { decide(route, reply, done, err, result) })
+    if (local !== undefined) decide(route, reply, done, null, local, span)
+    else engine.take(route.policy, key, (err, result) => { decide(route, reply, done, err, result, span) })
   }
 
-  function decide (route: ResolvedRoute, reply: FastifyReply, done: HookHandlerDoneFunction, err: Error | null, result?: StoreResult): void {
+  function decide (route: ResolvedRoute, reply: FastifyReply, done: HookHandlerDoneFunction, err: Error | null, result: StoreResult | undefined, span: Span | undefined): void {
     const { policy } = route
     if (err !== null || result === undefined) {
       if (!(err instanceof StoreUnavailable)) {
@@ -212,14 +220,17 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
       }
       metrics.fallback.labels(policy.name, options.onStoreDown).inc()
       if (options.onStoreDown === 'open') {
+        if (span !== undefined) annotate(span, policy, 'allowed', 'fallback', undefined)
         done()
         return
       }
+      if (span !== undefined) annotate(span, policy, 'unavailable', 'fallback', undefined)
       reply.code(503).header('retry-after', 1).type('application/problem+json').send(storeUnavailable(err.code))
       return
     }
     const seconds = secondsOf(result.ttl, policy)
     const exceeded = result.current > policy.limit
+    if (span !== undefined) annotate(span, policy, exceeded ? 'refused' : 'allowed', result.store ?? 'local', exceeded ? 0 : policy.limit - result.current)
     setHeaders(reply, policy, exceeded ? 0 : policy.limit - result.current, seconds, options.legacyHeaders, options.headers)
     if (!exceeded) {
       route.allowed.n++
@@ -277,10 +288,7 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
       return engine.reset(named(policy), key).then(() => {})
     },
     address,
-    get mode () {
-      if (!guard) return 'local' as const
-      return guard.healthy && guard.client.status === 'ready' ? 'redis' as const : 'fallback' as const
-    }
+    get mode () { return mode() }
   })
 }
 

@@ -45,7 +45,7 @@ function tally (registry: Registry, counter: Counter, name: string, labels: Reco
  * Labels are bounded: `policy` is a configured policy or group name (or a
  * route pattern with an inline limit), `outcome` and `source` a few fixed values.
  */
-export function createMetrics (registry: Registry) {
+export function createMetrics (registry: Registry, inFallback: () => boolean) {
   const requests = metric(registry, 'headroom_ratelimit_requests_total', (registers) => new Counter({
     name: 'headroom_ratelimit_requests_total',
     help: 'Requests counted by the rate limiter, by policy and outcome (allowed | limited).',
@@ -59,16 +59,18 @@ export function createMetrics (registry: Registry) {
     labelNames: ['policy', 'source'],
     registers
   }))
-  const fallbackActive = metric(registry, 'headroom_ratelimit_fallback_active', (registers) => new Gauge({
+  metric(registry, 'headroom_ratelimit_fallback_active', (registers) => new Gauge({
     name: 'headroom_ratelimit_fallback_active',
-    help: '1 while the Redis circuit is open and the store-down policy applies, else 0.',
-    registers
+    help: '1 while decisions are made without Redis (the circuit open, or the client not connected) and the store-down policy applies, else 0.',
+    registers,
+    // read when scraped, from what decides requests: a Redis that refuses connections fails
+    // every command at once and never opens the circuit, yet every decision is local
+    collect (this: Gauge) { this.set(inFallback() ? 1 : 0) }
   }))
   return {
     requests: (policy: string, outcome: Outcome): Tally =>
       tally(registry, requests, 'headroom_ratelimit_requests_total', { policy, outcome }),
-    fallback,
-    fallbackActive
+    fallback
   }
 }
 

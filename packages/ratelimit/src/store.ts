@@ -8,6 +8,8 @@ import { LocalWindow, SLIDING_WINDOW_LUA, windowArgs, type Take } from './window
 export interface StoreResult {
   current: number
   ttl: number
+  /** who decided, for the request's span: absent means the in-process window (no Redis) */
+  store?: 'redis' | 'fallback' | 'block'
 }
 type Callback = (err: Error | null, result?: StoreResult) => void
 
@@ -108,7 +110,7 @@ export class Engine {
       const left = this.#blocked.getRemainingTTL(fullKey)
       if (left > 0) {
         this.#events.onDecided?.(policy, 'block', 1)
-        cb(null, { current: policy.limit + 1, ttl: Math.ceil(left) })
+        cb(null, { current: policy.limit + 1, ttl: Math.ceil(left), store: 'block' })
         return
       }
     }
@@ -191,7 +193,7 @@ export class Engine {
           if (take.admitted < callbacks.length && this.#blocked !== null) {
             this.#blocked.set(key, true, { ttl: take.retryMs })
           }
-          this.#answer(callbacks, policy, take)
+          this.#answer(callbacks, policy, take, 'redis')
           if (pending.callbacks.length > 0) this.#send(pending)
           else this.#pending.delete(key)
         },
@@ -206,7 +208,7 @@ export class Engine {
     if (this.#onStoreDown === 'local') {
       this.#events.onDecided?.(policy, 'local', callbacks.length)
       const limit = Math.ceil(policy.limit / this.#localDivisor)
-      this.#answer(callbacks, policy, this.local.take(key, limit, policy.granularityMs, policy.buckets, callbacks.length, policy.windowMs), limit)
+      this.#answer(callbacks, policy, this.local.take(key, limit, policy.granularityMs, policy.buckets, callbacks.length, policy.windowMs), 'fallback', limit)
       return
     }
     const unavailable = new StoreUnavailable(err.message)
@@ -214,7 +216,7 @@ export class Engine {
   }
 
   /** Spreads one batch result over its requests, in arrival order: the first `admitted` pass. */
-  #answer (callbacks: Callback[], policy: Policy, take: Take, limit = policy.limit): void {
+  #answer (callbacks: Callback[], policy: Policy, take: Take, store: 'redis' | 'fallback', limit = policy.limit): void {
     const before = take.count - take.admitted
     const ttl = Math.max(1, take.retryMs)
     // The policy's limit is what @fastify/rate-limit compares with; in the
@@ -222,7 +224,7 @@ export class Engine {
     const offset = policy.limit - limit
     for (let i = 0; i < callbacks.length; i++) {
       const current = i < take.admitted ? before + i + 1 + offset : policy.limit + 1
-      ;(callbacks[i] as Callback)(null, { current, ttl })
+      ;(callbacks[i] as Callback)(null, { current, ttl, store })
     }
   }
 }

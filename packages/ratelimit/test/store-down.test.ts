@@ -79,7 +79,7 @@ t.test('a private Redis killed under load: local limits hold, no 5xx, nobody wai
   t.ok(samples.filter((s) => s.start >= killedAt).length > LIMIT + 100, 'and the load after the kill was well over the quota')
   const metrics = await getHub(app).registry.metrics()
   t.match(metrics, /headroom_ratelimit_fallback_total\{policy="default",source="local"\} [1-9]/, 'fallback counted')
-  t.match(metrics, /headroom_ratelimit_fallback_active 1/)
+  t.match(metrics, /^headroom_ratelimit_fallback_active 1$/m)
 
   // after: Redis is back (empty: no persistence), the circuit closes by itself
   await server.start()
@@ -92,7 +92,7 @@ t.test('a private Redis killed under load: local limits hold, no 5xx, nobody wai
   await get(agent, port)
   t.equal(Number(await redis.hget(key, 's')), before + 1, 'requests are counted in Redis again')
   t.equal(await healthOf(app), 'pass', 'health recovered')
-  t.match(await getHub(app).registry.metrics(), /headroom_ratelimit_fallback_active 0/)
+  t.match(await getHub(app).registry.metrics(), /^headroom_ratelimit_fallback_active 0$/m)
 })
 
 t.test('onStoreDown open and closed, with Redis down from the start', async (t) => {
@@ -113,6 +113,8 @@ t.test('onStoreDown open and closed, with Redis down from the start', async (t) 
   t.same(openCodes, [200, 200, 200], 'open: requests pass uncounted')
   t.equal(await healthOf(open), 'warn')
   t.match(await getHub(open).registry.metrics(), /headroom_ratelimit_fallback_total\{policy="default",source="open"\} 3/)
+  // a Redis refusing connections never opens the circuit (each command fails at once), yet nothing is shared
+  t.match(await getHub(open).registry.metrics(), /^headroom_ratelimit_fallback_active 1$/m, 'the gauge says so while the client is not connected')
 
   const closed = await build('closed')
   const res = await closed.inject('/')
@@ -121,4 +123,30 @@ t.test('onStoreDown open and closed, with Redis down from the start', async (t) 
   t.match(res.headers['content-type'], /^application\/problem\+json/)
   t.match(res.json(), { status: 503, code: 'HEADROOM_RATELIMIT_STORE_UNAVAILABLE' })
   t.equal(await healthOf(closed), 'fail', 'closed: the (non-critical) check fails')
+})
+
+t.test('fallback_active is 1 while Redis refuses connections, though the circuit never opens', async (t) => {
+  // a crashed Redis refuses at once: ioredis fails each command without a timeout, so the
+  // breaker counts nothing, yet every decision is local (test/prometheus-e2e.test.ts found the gauge at 0)
+  const server = await startRedis(t)
+  const redis = await ready(redisClient(t, server.url))
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(headroomRateLimit, { redis, limit: 100 })
+  app.get('/', async () => ({ ok: true }))
+  t.equal((await app.inject('/')).statusCode, 200)
+  const gauge = async () => /^headroom_ratelimit_fallback_active (\d)$/m.exec(await getHub(app).registry.metrics())?.[1]
+  t.equal(await gauge(), '0', 'Redis answering: 0')
+  await server.kill()
+  await waitFor('client noticed', () => redis.status !== 'ready')
+  for (let i = 0; i < 3; i++) t.equal((await app.inject('/')).statusCode, 200, 'decided locally')
+  t.equal(app.headroomRateLimit.mode, 'fallback')
+  t.equal(await gauge(), '1', 'the gauge agrees with mode')
+  await server.start()
+  await waitFor('client reconnected', () => redis.status === 'ready')
+  await waitFor('back on Redis', async () => {
+    await app.inject('/')
+    return app.headroomRateLimit.mode === 'redis'
+  }, 10_000, 100)
+  t.equal(await gauge(), '0', 'and 0 again once Redis is back')
 })

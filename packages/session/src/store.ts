@@ -6,6 +6,7 @@ import { TooLarge, unavailable } from './errors.js'
 import type { SessionMetrics } from './metrics.js'
 import { Mirror } from './mirror.js'
 import { randomId } from './outages.js'
+import { endLoad, endWrite, startSpan, type Source } from './tracing.js'
 
 /** the fields a request read, set on the Session object by the plugin's onRequest hook */
 export const kSnapshot = Symbol('headroom.session.snapshot')
@@ -95,16 +96,22 @@ export class HeadroomStore {
   // ---- the @fastify/session store contract ----
 
   get (id: string, callback: Callback): void {
-    if (this.#inMemory(id)) {
-      this.#getDegraded(id).then((s) => callback(null, s), () => callback(null, null))
-      return
+    const span = startSpan('session.load')
+    const answer = (source: Source, session: Record<string, unknown> | null, fallback: boolean): void => {
+      endLoad(span, source, session !== null, fallback)
+      callback(null, session)
     }
+    const degraded = (timeoutMs?: number): void => {
+      const read: { source: Source } = { source: 'memory' }
+      this.#getDegraded(id, read, timeoutMs).then((s) => answer(read.source, s, true), () => answer(read.source, null, true))
+    }
+    if (this.#inMemory(id)) return degraded()
     const start = Date.now()
     ;(this.#redis as RedisBackend).read(id).then((hash) => {
-      callback(null, this.#adopt(id, hash))
+      answer('redis', this.#adopt(id, hash), false)
     }, () => {
       // the read that found the node down: the replica within what is left of the timeout
-      this.#getDegraded(id, (this.#redis as RedisBackend).remaining(start)).then((s) => callback(null, s), () => callback(null, null))
+      degraded((this.#redis as RedisBackend).remaining(start))
     })
   }
 
@@ -113,12 +120,17 @@ export class HeadroomStore {
    * (dirty), else the slot's replica (what the master had replicated, so the
    * other instances' sessions keep working), else this instance's copy.
    */
-  async #getDegraded (id: string, timeoutMs?: number): Promise<Record<string, unknown> | null> {
+  async #getDegraded (id: string, read: { source: Source }, timeoutMs?: number): Promise<Record<string, unknown> | null> {
     const redis = this.#redis
     if (!redis || this.#mirror.lru.peek(id)?.dirty || !redis.isDown(id)) return this.#fromMemory(id)
     const hash = await redis.readReplica(id, timeoutMs)
+    const adopted = hash && this.#adopt(id, hash)
+    if (adopted) {
+      read.source = 'replica'
+      return adopted
+    }
     // not on the replica but in this instance's copy (read from the master): replication lag, keep it
-    return (hash && this.#adopt(id, hash)) ?? this.#fromMemory(id)
+    return this.#fromMemory(id)
   }
 
   #adopt (id: string, hash: Record<string, string>): Record<string, unknown> | null {
@@ -129,6 +141,7 @@ export class HeadroomStore {
   }
 
   set (id: string, session: SessionLike, callback: Callback): void {
+    const span = startSpan('session.save')
     const fields = encode(session)
     const size = byteSize(fields)
     if (size > this.#o.maxSize) {
@@ -136,7 +149,9 @@ export class HeadroomStore {
       // request) then finds the session unmodified, so the 413 is what the client gets, from the
       // app's error handler, with the previous session kept.
       revert(session, session as Record<symbol, unknown>)
-      callback(new TooLarge(size, this.#o.maxSize))
+      const err = new TooLarge(size, this.#o.maxSize)
+      endWrite(span, this.#inMemory(id) ? 'memory' : 'redis', undefined, err)
+      callback(err)
       return
     }
     const state = session as Record<symbol, unknown>
@@ -144,31 +159,34 @@ export class HeadroomStore {
     if (!before) this.#o.metrics.created.inc()
     const changes = diff(before, fields)
     const expiresAt = Date.now() + this.#o.maxAge
-    const done = () => {
+    const done = (store: 'redis' | 'memory') => {
       // a later save in the same request (after regenerate) then writes only what changes after this one
       state[kSnapshot] = fields
+      endWrite(span, store, { 'headroom.session.new': before === undefined })
       callback()
     }
     if (this.#inMemory(id)) {
       this.#mirror.write(id, before, changes, expiresAt)
-      done()
+      done('memory')
       return
     }
     ;(this.#redis as RedisBackend).save(id, before === undefined ? 'n' : 'u', changes, expiresAt, userOf(fields), userOf(before)).then(() => {
       const known = this.#mirror.lru.peek(id)
       this.#mirror.clean(id, known && before ? apply(known.fields, changes) : fields, expiresAt)
-      done()
+      done('redis')
     }, () => {
       this.#mirror.write(id, before, changes, expiresAt)
-      done()
+      done('memory')
     })
   }
 
   destroy (id: string, callback: Callback): void {
+    const span = startSpan('session.destroy')
     if (this.#inMemory(id)) {
       const known = this.#mirror.lru.peek(id)
       if (known && !known.deleted) this.#o.metrics.destroyed.inc()
       this.#mirror.tombstone(id)
+      endWrite(span, 'memory')
       callback()
       return
     }
@@ -176,9 +194,11 @@ export class HeadroomStore {
       // regenerate() of a never-saved session destroys an id Redis never had: not a destroyed session
       if (existed) this.#o.metrics.destroyed.inc()
       this.#mirror.lru.delete(id)
+      endWrite(span, 'redis')
       callback()
     }, () => {
       this.#mirror.tombstone(id)
+      endWrite(span, 'memory')
       callback()
     })
   }
@@ -187,17 +207,21 @@ export class HeadroomStore {
 
   /** Extends the TTL of an unchanged session: PEXPIRE and its `@exp`, never a rewrite; errors only switch to the fallback. */
   async touch (id: string, userId: string | undefined): Promise<void> {
+    const span = startSpan('session.touch')
     const expiresAt = Date.now() + this.#o.maxAge
     const known = this.#mirror.lru.peek(id)
     if (known) known.expiresAt = expiresAt
     if (this.#inMemory(id)) {
       if (known && this.#redis) this.#mirror.markDirty(id, known)
+      endWrite(span, 'memory')
       return
     }
     try {
       await (this.#redis as RedisBackend).touch(id, userId, expiresAt)
+      endWrite(span, 'redis')
     } catch {
       if (known) this.#mirror.markDirty(id, known)
+      endWrite(span, 'memory')
     }
   }
 

@@ -269,7 +269,7 @@ export async function outage (t: Test, b: OutageFixture, { clients = 50, command
   }
   const degraded = await check?.check()
   t.equal(degraded?.status, 'warn', 'health is warn while the fallback is active')
-  t.match(await hub.registry.getSingleMetricAsString('headroom_session_fallback_active'), /headroom_session_fallback_active 1/, 'the fallback gauge is 1')
+  t.match(await hub.registry.getSingleMetricAsString('headroom_session_fallback_active'), /^headroom_session_fallback_active 1$/m, 'the fallback gauge is 1')
   t.match(await hub.registry.getSingleMetricAsString('headroom_session_redis_errors_total'), /headroom_session_redis_errors_total [1-9]/, 'Redis errors are counted')
   for (const cookie of during) t.equal((await me(app, cookie)).body.userId?.startsWith('outage'), true, 'a session created during the outage works')
   await new Promise((resolve) => setTimeout(resolve, 700))
@@ -294,7 +294,7 @@ export async function outage (t: Test, b: OutageFixture, { clients = 50, command
   t.match((await me(other, during[0])).body.userId, /^outage/, 'another instance sees it')
   t.match((await me(other, cookies[0])).body.userId, 'user0', 'a session written to during the outage was written back too')
   t.same(await check?.check(), { status: 'pass' }, 'health is pass again')
-  t.match(await hub.registry.getSingleMetricAsString('headroom_session_fallback_active'), /headroom_session_fallback_active 0/)
+  t.match(await hub.registry.getSingleMetricAsString('headroom_session_fallback_active'), /^headroom_session_fallback_active 0$/m)
 }
 
 /** Records the intervals in which this process's event loop did not run a 5 ms ticker (the machine did not schedule it, or something blocked it). */

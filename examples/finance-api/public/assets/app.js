@@ -1,37 +1,34 @@
-// The dashboard: plain modules, no build step. It talks to the same JSON API
-// as curl does, with the session cookie and the CSRF token from login.
-const $ = (id) => document.getElementById(id)
-let csrfToken = null
-let nextCursor = null
-let signingUp = false
+/* global ResizeObserver */
+// The dashboard: plain ES modules served from /assets (script-src 'self'), no
+// build step. It talks to the same JSON API as curl does, with the session
+// cookie and the CSRF token from login.
+import { api, explain, setCsrfToken } from './api.js'
+import { drawBalance, drawCategories } from './charts.js'
+import { $, dayLabel, li, money } from './format.js'
+import { loadTransactions, resetTransactions, showTxError, startEditing, stopEditing, submitTx } from './transactions.js'
 
-const money = (cents) => (cents / 100).toLocaleString('en-US', { style: 'currency', currency: 'USD' })
+let lastTrends = null
+let retry = null
 
-async function api (method, path, body) {
-  const headers = { accept: 'application/json' }
-  if (body !== undefined) headers['content-type'] = 'application/json'
-  if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken
-  const res = await fetch(path, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) })
-  const data = res.status === 204 ? null : await res.json().catch(() => null)
-  if (!res.ok) {
-    const err = new Error((data && data.message) || `${res.status} ${res.statusText}`)
-    err.status = res.status
-    throw err
-  }
-  return data
+function show (view) {
+  $('loading').hidden = true
+  $('login-view').hidden = view !== 'login'
+  $('signup-view').hidden = view !== 'signup'
+  $('dashboard').hidden = view !== 'dashboard'
+  $('who').hidden = view !== 'dashboard'
 }
 
-function show (loggedIn) {
-  $('login-view').hidden = loggedIn
-  $('dashboard').hidden = !loggedIn
-  $('who').hidden = !loggedIn
+/** A failed load: explained in words (a 429 or 503 with when to retry), with a button that runs it again. */
+function notice (err, again) {
+  retry = again
+  $('notice-text').textContent = explain(err)
+  $('notice-retry').hidden = !again
+  $('notice').hidden = false
 }
 
-function li (text, className) {
-  const el = document.createElement('li')
-  el.textContent = text
-  if (className) el.className = className
-  return el
+function clearNotice () {
+  $('notice').hidden = true
+  retry = null
 }
 
 async function loadSummary () {
@@ -51,26 +48,26 @@ async function loadSummary () {
   if (chosen) select.value = chosen
 }
 
-function row (t) {
-  const tr = document.createElement('tr')
-  const cells = [new Date(t.occurredAt).toLocaleDateString(), t.category, t.description, money(t.amountCents)]
-  cells.forEach((text, i) => {
-    const td = document.createElement('td')
-    td.textContent = text
-    if (i === 3) td.className = 'num ' + (t.amountCents < 0 ? 'neg' : 'pos')
-    tr.append(td)
-  })
-  return tr
+function drawCharts () {
+  if (!lastTrends) return
+  const period = `last ${lastTrends.days} days`
+  drawCategories($('category-chart'), lastTrends.byCategory, { money, period })
+  drawBalance($('balance-chart'), lastTrends.balance, { money, period, date: dayLabel })
 }
 
-async function loadTransactions (append = false) {
-  const q = append && nextCursor ? `?limit=20&cursor=${encodeURIComponent(nextCursor)}` : '?limit=20'
-  const page = await api('GET', '/api/transactions' + q)
-  const rows = page.items.map(row)
-  if (append) $('transactions').append(...rows)
-  else $('transactions').replaceChildren(...rows)
-  nextCursor = page.next
-  $('more').hidden = !nextCursor
+async function loadCharts () {
+  const box = $('charts-status')
+  box.textContent = 'Loading charts…'
+  $('category-chart').setAttribute('aria-busy', 'true')
+  $('balance-chart').setAttribute('aria-busy', 'true')
+  try {
+    lastTrends = await api('GET', `/api/trends?days=${$('period').value}`)
+    drawCharts()
+    box.textContent = ''
+  } finally {
+    $('category-chart').removeAttribute('aria-busy')
+    $('balance-chart').removeAttribute('aria-busy')
+  }
 }
 
 async function loadInsights () {
@@ -78,7 +75,7 @@ async function loadInsights () {
     const i = await api('GET', '/api/insights')
     $('insights').replaceChildren(...i.messages.map((m) => li(m)))
   } catch (err) {
-    $('insights').replaceChildren(li(err.message, 'error'))
+    $('insights').replaceChildren(li(explain(err), 'error'))
   }
 }
 
@@ -87,70 +84,113 @@ async function loadQuotes () {
     const q = await api('GET', '/api/quotes')
     $('quotes').replaceChildren(...q.quotes.map((x) => li(`${x.symbol} ${x.price.toFixed(2)} (${x.change >= 0 ? '+' : ''}${x.change.toFixed(2)})`)))
   } catch (err) {
-    $('quotes').replaceChildren(li(err.message, 'error'))
+    $('quotes').replaceChildren(li(explain(err), 'error'))
   }
 }
 
+/** Everything a change of data shows in: the summary, the charts, the list. */
+async function refresh () {
+  try {
+    await Promise.all([loadSummary(), loadCharts(), loadTransactions()])
+  } catch (err) {
+    $('charts-status').textContent = ''
+    notice(err, refresh)
+    return
+  }
+  clearNotice()
+}
+
 async function enter (session) {
-  csrfToken = session.csrfToken
+  setCsrfToken(session.csrfToken)
   $('user-name').textContent = session.user.name
-  show(true)
-  await Promise.all([loadSummary(), loadTransactions()])
+  show('dashboard')
+  $('main').focus()
+  await refresh()
   loadInsights()
   loadQuotes()
 }
 
-$('toggle-signup').addEventListener('click', () => {
-  signingUp = !signingUp
-  $('name-field').hidden = !signingUp
-  $('login-submit').textContent = signingUp ? 'Sign up' : 'Log in'
-  $('toggle-signup').textContent = signingUp ? 'Have an account? Log in' : 'New here? Sign up'
-})
+function leave () {
+  setCsrfToken(null)
+  resetTransactions()
+  clearNotice()
+  show('login')
+  $('login-email').focus()
+}
 
-$('login-form').addEventListener('submit', async (e) => {
-  e.preventDefault()
-  const f = new FormData(e.target)
-  $('login-error').textContent = ''
-  try {
-    const session = signingUp
-      ? await api('POST', '/api/auth/signup', { email: f.get('email'), password: f.get('password'), name: f.get('name') || f.get('email') })
-      : await api('POST', '/api/auth/login', { email: f.get('email'), password: f.get('password') })
-    await enter(session)
-  } catch (err) {
-    $('login-error').textContent = err.message
-  }
-})
+/** Submits an auth form; its errors (a 429 with when to retry included) go under it. */
+function authForm (form, errorId, send) {
+  $(form).addEventListener('submit', async (e) => {
+    e.preventDefault()
+    const f = new FormData(e.target)
+    const button = e.target.querySelector('button[type=submit]')
+    $(errorId).textContent = ''
+    button.disabled = true
+    try {
+      const session = await send(f)
+      e.target.reset()
+      await enter(session)
+    } catch (err) {
+      $(errorId).textContent = explain(err)
+    } finally {
+      button.disabled = false
+    }
+  })
+}
+
+authForm('login-form', 'login-error', (f) => api('POST', '/api/auth/login', { email: f.get('email'), password: f.get('password') }))
+authForm('signup-form', 'signup-error', (f) => api('POST', '/api/auth/signup', { email: f.get('email'), password: f.get('password'), name: f.get('name') }))
+
+$('show-signup').addEventListener('click', () => { show('signup'); $('signup-name').focus() })
+$('show-login').addEventListener('click', () => { show('login'); $('login-email').focus() })
 
 $('tx-form').addEventListener('submit', async (e) => {
   e.preventDefault()
-  const f = new FormData(e.target)
-  $('tx-error').textContent = ''
+  const button = $('tx-submit')
+  button.disabled = true
   try {
-    await api('POST', '/api/transactions', {
-      accountId: f.get('accountId'),
-      amountCents: Math.round(Number(f.get('amount')) * 100),
-      category: f.get('category'),
-      description: f.get('description') || ''
-    })
-    e.target.reset()
-    await Promise.all([loadSummary(), loadTransactions()])
+    await submitTx()
   } catch (err) {
-    $('tx-error').textContent = err.message
+    showTxError(err, explain)
+    return
+  } finally {
+    button.disabled = false
   }
+  await refresh()
 })
 
-$('more').addEventListener('click', () => loadTransactions(true))
+$('tx-cancel').addEventListener('click', () => {
+  const t = stopEditing()
+  if (t) document.querySelector(`#transactions button[data-id="${t.id}"]`)?.focus()
+})
+$('transactions').addEventListener('click', (e) => {
+  const button = e.target.closest('button.edit')
+  if (button) startEditing(button.dataset.id)
+})
+$('older').addEventListener('click', () => loadTransactions('older').catch((err) => notice(err, () => loadTransactions())))
+$('newer').addEventListener('click', () => loadTransactions('newer').catch((err) => notice(err, () => loadTransactions())))
+$('period').addEventListener('change', () => loadCharts().catch((err) => { $('charts-status').textContent = ''; notice(err, loadCharts) }))
+
+$('notice-retry').addEventListener('click', () => { const again = retry; clearNotice(); again?.() })
+$('notice-close').addEventListener('click', clearNotice)
 
 $('logout').addEventListener('click', async () => {
   await api('POST', '/api/auth/logout').catch(() => {})
-  csrfToken = null
-  show(false)
+  leave()
 })
-
 $('logout-everywhere').addEventListener('click', async () => {
   await api('POST', '/api/auth/logout-everywhere').catch(() => {})
-  csrfToken = null
-  show(false)
+  leave()
 })
 
-api('GET', '/api/auth/me').then(enter, () => show(false))
+// the charts are drawn at their container's width: redraw when it changes (a phone turned, a window resized)
+let lastWidth = 0
+new ResizeObserver(() => {
+  const width = $('category-chart').clientWidth
+  if (width !== lastWidth) { lastWidth = width; drawCharts() }
+}).observe($('category-chart'))
+
+api('GET', '/api/auth/me').then(enter, (err) => {
+  show('login')
+  if (err.status !== 401) $('login-error').textContent = explain(err)
+})

@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify'
 import { requireCsrf, userOf } from '../auth.js'
 import type { Deps } from '../deps.js'
-import { AccountNotFound, BadCursor, NoSymbols, QuotesUnavailable, UnknownSymbol } from '../errors.js'
+import { AccountNotFound, BadCursor, NothingToChange, TransactionNotFound, NoSymbols, QuotesUnavailable, UnknownSymbol } from '../errors.js'
 import { SYMBOLS, type Quote } from '../market.js'
 import {
   ACCOUNT_KINDS, createAccount, createTransaction, decodeCursor, insightInput, listAccounts, listTransactions,
-  portfolioSummary, type AccountKind
+  portfolioSummary, trends, updateTransaction, type AccountKind, type TransactionChange
 } from '../repo.js'
 import { ID, text, TIMESTAMP } from '../schemas.js'
 
@@ -24,6 +24,12 @@ const transaction = {
     occurredAt: { type: 'string', format: 'date-time' }
   }
 } as const
+
+// ±10 million in cents (the column is a bigint): a typo guard, not a business rule.
+// A JSON number: bodies are not coerced, so "5" and true are refused (schemas.ts)
+const AMOUNT_CENTS = { type: 'integer', minimum: -1_000_000_000, maximum: 1_000_000_000, not: { const: 0 } } as const
+/** @default 366: the longest period /api/trends charts, a year of days */
+export const MAX_TREND_DAYS = 366
 
 /** The user's financial data: every query is scoped by the session's user id, never by an id from the request alone. */
 export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig?: Record<string, unknown> }> = async (app, { deps, insightsRouteConfig = {} }) => {
@@ -79,9 +85,7 @@ export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig
         additionalProperties: false,
         properties: {
           accountId: ID,
-          // ±10 million in cents (the column is a bigint): a typo guard, not a business rule.
-          // A JSON number: bodies are not coerced, so "5" and true are refused (schemas.ts)
-          amountCents: { type: 'integer', minimum: -1_000_000_000, maximum: 1_000_000_000, not: { const: 0 } },
+          amountCents: AMOUNT_CENTS,
           category: text(1, 50),
           description: text(0, 200),
           // years 1900–9999, offsets up to ±14:00
@@ -105,6 +109,46 @@ export const financeRoutes: FastifyPluginAsync<{ deps: Deps, insightsRouteConfig
     await caches.invalidateUser(userId)
     reply.code(201)
     return created
+  })
+
+  app.patch<{ Params: { id: string }, Body: TransactionChange }>('/api/transactions/:id', {
+    preHandler: requireCsrf,
+    schema: {
+      params: { type: 'object', required: ['id'], properties: { id: ID } },
+      body: {
+        type: 'object',
+        additionalProperties: false,
+        // the same bounds as POST: an edit cannot store what a create would refuse
+        properties: { amountCents: AMOUNT_CENTS, category: text(1, 50), description: text(0, 200), occurredAt: TIMESTAMP }
+      },
+      response: { 200: transaction }
+    }
+  }, async (request) => {
+    const userId = userOf(request)
+    const { amountCents, category, description, occurredAt } = request.body
+    if (amountCents === undefined && category === undefined && description === undefined && occurredAt === undefined) throw new NothingToChange()
+    const change = { amountCents, category: category?.toLowerCase(), description, occurredAt }
+    const updated = await updateTransaction(dbFor(request), userId, request.params.id, change)
+    if (!updated) throw new TransactionNotFound(request.params.id)
+    await caches.invalidateUser(userId)
+    return updated
+  })
+
+  // Not cached: one range scan of the user's (user_id, occurred_at) index per
+  // chart load, read after the user's own writes (a cached copy would need a
+  // namespace per period and the same invalidation as the summary's).
+  app.get<{ Querystring: { days: number } }>('/api/trends', {
+    schema: {
+      querystring: {
+        type: 'object',
+        additionalProperties: false,
+        properties: { days: { type: 'integer', minimum: 7, maximum: MAX_TREND_DAYS, default: 30 } }
+      }
+    }
+  }, async (request, reply) => {
+    const userId = userOf(request)
+    reply.header('cache-control', 'private, no-store')
+    return trends(dbFor(request), userId, request.query.days)
   })
 
   app.get('/api/summary', async (request, reply) => {

@@ -1,6 +1,7 @@
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import headroomRateLimit from '../../src/index.js'
+import { clientKey } from './client-key.js'
 
 /** @headroom/ratelimit: with Redis when RL_MODE=redis, else the in-process limiter alone. */
 export default async function build (env: NodeJS.ProcessEnv) {
@@ -16,6 +17,10 @@ export default async function build (env: NodeJS.ProcessEnv) {
     ...(redis && { redis }),
     limit: 1_000_000_000,
     window: '1m',
+    // The client is the x-client-id header in every variant (clientKey), so N keys are N clients;
+    // counted in onRequest like @fastify/rate-limit.
+    identify: clientKey,
+    hook: 'onRequest',
     prefix: `${env.RL_PREFIX ?? 'bench:'}headroom:`
   })
   app.get('/', async () => ({ hello: 'world' }))

@@ -1,0 +1,41 @@
+import { defineScenario } from '@headroom/benchmarks'
+import { startRedis } from '@headroom/testing'
+import { manyUsersRead } from './servers/shared.js'
+
+/**
+ * The headline session scenario, shaped like traffic: 1,000 users log in to
+ * each server before it is measured, and the load is their authenticated
+ * reads (GET /me of an unchanged session), each request carrying one of the
+ * 1,000 cookies in turn. Two anchors: @fastify/session + connect-redis as
+ * shipped (`rolling: true`: a GET, a full SET and a Set-Cookie per request)
+ * and tuned as its documentation recommends (`rolling: false`,
+ * `saveUninitialized: false`: one GET). The tuned stack is the baseline: it
+ * is what a team that read the docs runs. Every stack uses one private Redis
+ * of the scenario's own, so no other benchmark's or test's keys share it.
+ */
+export default defineScenario({
+  kind: 'http',
+  name: 'session-users',
+  description: 'Authenticated reads of 1,000 logged-in users (one cookie each, in turn): @headroom/session vs @fastify/session + connect-redis tuned (rolling: false, saveUninitialized: false) and as shipped (rolling: true), bare Fastify as the ceiling',
+  baseline: 'connect-redis-tuned',
+  async setup () {
+    const cleanups: Array<() => unknown> = []
+    const redis = await startRedis({ teardown: (fn) => { cleanups.push(fn) } })
+    return {
+      env: { REDIS_URL: redis.url },
+      teardown: async () => { for (const fn of cleanups.reverse()) await fn() }
+    }
+  },
+  variants: [
+    { name: 'bare', server: new URL('./servers/bare.ts', import.meta.url), requests: () => [{ path: '/me' }] },
+    { name: 'connect-redis', server: new URL('./servers/connect-redis.ts', import.meta.url), requests: manyUsersRead },
+    { name: 'connect-redis-tuned', server: new URL('./servers/connect-redis-tuned.ts', import.meta.url), requests: manyUsersRead },
+    { name: 'headroom', server: new URL('./servers/headroom.ts', import.meta.url), requests: manyUsersRead }
+  ],
+  // the lower of two full runs (0.97, 1.35) minus the harness's noise (0.9–1.1 on bare vs bare),
+  // not the 1.5× goal against the tuned stack, which is not met (README)
+  checks: [
+    { variant: 'headroom', against: 'connect-redis-tuned', min: 0.85 },
+    { variant: 'headroom', against: 'connect-redis', min: 1.2 }
+  ]
+})
