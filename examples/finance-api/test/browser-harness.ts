@@ -14,7 +14,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync']
 /** A loaded CI machine (2 cores, load 6–13) can take seconds to render: waits are on conditions, bounded generously. */
-export const WAIT_MS = 30_000
+export const WAIT_MS = 60_000
 export const PASSWORD = 'browser password'
 
 const DAY_MS = 86_400_000

@@ -67,7 +67,7 @@ export interface Result { code: number, stdout: string, stderr: string }
 /** Runs a tool to completion; a missing tool is a failure (ENOENT), never a skip. */
 export function run (file: string, args: string[], cwd: string): Promise<Result> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { cwd, timeout: 60_000 }, (err, stdout, stderr) => {
+    execFile(file, args, { cwd, timeout: 180_000 }, (err, stdout, stderr) => {
       if (err && typeof err.code !== 'number') {
         reject(new Error(`${file} could not run (${err.code ?? err.message}): install it (.ci/needs lists the Debian package)`))
         return

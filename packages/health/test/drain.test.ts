@@ -91,8 +91,9 @@ t.test('SIGTERM under keep-alive load: readiness 503 at once, zero failed reques
     if (ready.status === 503 && readyFailedAfter < 0) readyFailedAfter = Date.now() - signalledAt
     await sleep(20)
   }
-  t.ok(readyFailedAfter >= 0 && readyFailedAfter <= 250, `readiness 503 ${readyFailedAfter} ms after SIGTERM`)
-  t.ok(probes.length > 10 && probes.every((p) => p.status === 200), `liveness answered 200 to all ${probes.length} probes during the drain`)
+  // what matters: readiness fails well inside the drain delay, while the listener still takes requests
+  t.ok(readyFailedAfter >= 0 && readyFailedAfter <= drainDelayMs / 2, `readiness 503 ${readyFailedAfter} ms after SIGTERM (drain delay ${drainDelayMs} ms)`)
+  t.ok(probes.length >= 3 && probes.every((p) => p.status === 200), `liveness answered 200 to all ${probes.length} probes during the drain`)
 
   await Promise.all(workers)
   const slow = await lastSlow

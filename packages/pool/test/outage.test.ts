@@ -5,7 +5,7 @@ import { build, sleep } from './helpers.js'
 
 const ACQUIRE_TIMEOUT_MS = 1000
 // timers fire late on a loaded machine; this is event-loop lateness, not slack in the bound
-const TIMER_LATENESS_MS = 100
+const TIMER_LATENESS_MS = 250
 
 t.test('a private PostgreSQL stopped under load: queries fail with a 503 within the acquire timeout, none hangs; after restart the pool serves again', async (t) => {
   const pg = await startPostgres(t)
