@@ -6,3 +6,4 @@ export {
 export { RedisGuard, findRedis, servesSlots, withTimeout, DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient, type RedisGuardOptions } from './redis.js'
 export * as errors from './errors.js'
 export { tracer, childSpan, withSpan, failSpan, recordingSpan } from './tracing.js'
+export { InvalidationBus, type InvalidationBusOptions, type BusEnvelope } from './bus.js'

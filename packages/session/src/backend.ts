@@ -12,6 +12,21 @@ interface ScriptedClient {
   headroomSessionTouch (key: string, ttl: number, expiresAt: number): Promise<number>
 }
 
+/** Where a change is announced: the hot-session bus's channel and message for some session ids. */
+export interface Publisher {
+  channel: string
+  message (ids: string[]): string
+}
+
+type Multi = ReturnType<RedisClient['multi']>
+
+/** the replies of a MULTI, its commands' errors thrown (the first one) */
+function replies (result: Array<[Error | null, unknown]> | null): unknown[] {
+  if (result === null) throw Object.assign(new Error('transaction aborted'), { code: 'EXECABORT' })
+  for (const [err] of result) if (err) throw err
+  return result.map(([, value]) => value)
+}
+
 export interface BackendOptions {
   keyPrefix: string
   maxAge: number
@@ -40,6 +55,8 @@ export class RedisBackend {
   readonly #replicas: ReplicaReader | null
   readonly #lostEvent: string
   #closed = false
+  /** set while hot sessions are on: every change publishes its session ids in the MULTI that makes it */
+  publisher: Publisher | null = null
 
   constructor (client: RedisClient, options: BackendOptions) {
     this.client = client
@@ -87,12 +104,12 @@ export class RedisBackend {
    * as another call has taken that node offline, so in an outage no request
    * waits longer than the first one that noticed it. A failure takes the node offline.
    */
-  run<T> (key: string, fn: (client: RedisClient) => Promise<T>): Promise<T> {
+  run<T> (key: string, fn: (client: RedisClient) => Promise<T>, timeoutMs = this.#o.commandTimeoutMs): Promise<T> {
     const client = this.client
     const node = client.status === 'ready' ? this.outages.nodeOf(key) : WHOLE
     if (this.outages.isDown(key)) return Promise.reject(nodeDown(node))
     const call = client.status === 'ready'
-      ? withTimeout(fn(client), this.#o.commandTimeoutMs)
+      ? withTimeout(fn(client), timeoutMs)
       : Promise.reject(Object.assign(new Error(`client is ${client.status}`), { code: 'NOT_READY' }))
     return Promise.race([call, this.outages.lost(node)]).catch((err: Error) => {
       this.failed(node, err)
@@ -100,9 +117,10 @@ export class RedisBackend {
     })
   }
 
-  read (id: string): Promise<Record<string, string>> {
+  /** `timeoutMs`: what is left of one command timeout, when the request already waited for something else */
+  read (id: string, timeoutMs?: number): Promise<Record<string, string>> {
     const key = this.sessionKey(id)
-    return this.run(key, (c) => this.#reads ? this.#reads.hgetall(key) : c.hgetall(key))
+    return this.run(key, (c) => this.#reads ? this.#reads.hgetall(key) : c.hgetall(key), timeoutMs)
   }
 
   /** The session's hash on a replica of its slot (while its master is down), or null if no replica answers. */
@@ -134,7 +152,8 @@ export class RedisBackend {
       if (userId === previousUser) index.catch(() => {})
       else await index
     }
-    await this.run(key, (c) => (c as unknown as ScriptedClient).headroomSessionSave(key, ...args))
+    if (this.publisher === null) await this.run(key, (c) => (c as unknown as ScriptedClient).headroomSessionSave(key, ...args))
+    else await this.run(key, async (c) => replies(await this.#publishing((c.multi() as unknown as ScriptedClient & Multi).headroomSessionSave(key, ...args) as unknown as Multi, id).exec()))
     // a stale entry in the previous user's index is pruned by list() if this fails
     if (previousUser !== undefined && previousUser !== userId) await this.run(this.userKey(previousUser), (c) => c.zrem(this.userKey(previousUser), id)).catch(() => {})
   }
@@ -142,11 +161,27 @@ export class RedisBackend {
   /** resolves whether the session existed */
   async destroy (id: string): Promise<boolean> {
     const key = this.sessionKey(id)
-    const replies = await this.run(key, (c) => c.multi().hget(key, FIELD_PREFIX + 'userId').unlink(key).exec())
-    const raw = replies?.[0]?.[1]
+    const [raw, unlinked] = await this.run(key, async (c) => replies(await this.#publishing(c.multi().hget(key, FIELD_PREFIX + 'userId').unlink(key), id).exec()))
     const userId = typeof raw === 'string' ? userOf({ userId: raw }) : undefined
     if (userId !== undefined) await this.run(this.userKey(userId), (c) => c.zrem(this.userKey(userId), id))
-    return replies?.[1]?.[1] === 1
+    return unlinked === 1
+  }
+
+  /** deletes a session's hash only (log-out-everywhere prunes the index itself) */
+  async unlink (id: string): Promise<void> {
+    const key = this.sessionKey(id)
+    await this.run(key, async (c) => replies(await this.#publishing(c.multi().unlink(key), id).exec()))
+  }
+
+  /**
+   * Adds the PUBLISH of the change to its MULTI: the change and its
+   * announcement happen together or not at all, and the caller's response
+   * waits for both. On a Cluster, PUBLISH has no key (any slot's MULTI takes
+   * it) and is broadcast to every node.
+   */
+  #publishing (multi: Multi, id: string): Multi {
+    const p = this.publisher
+    return p === null ? multi : multi.publish(p.channel, p.message([id]))
   }
 
   /** PEXPIRE and `@exp` of the session; the user's index is extended too, best effort (a later save or touch does it) */

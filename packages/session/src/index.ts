@@ -38,6 +38,8 @@ export interface SessionManager {
   destroy (sessionId: string): Promise<void>
   /** true while sessions live in this instance's memory because Redis is unavailable */
   readonly fallbackActive: boolean
+  /** the hot sessions held, and whether the invalidation bus is subscribed (no hot read while it is not); null when off or without Redis */
+  readonly hot: { size: number, connected: boolean } | null
 }
 
 declare module 'fastify' {
@@ -82,6 +84,7 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
     fallbackMax: options.fallbackMax,
     probeIntervalMs: options.probeIntervalMs,
     maxProbeIntervalMs: MAX_PROBE_BACKOFF_MS,
+    hot: options.hot,
     log,
     metrics
   })
@@ -177,7 +180,8 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
     list: (userId) => store.listUser(String(userId)),
     destroyUser: (userId, o) => store.destroyUser(String(userId), o?.except),
     destroy: (sessionId) => new Promise<void>((resolve) => store.destroy(sessionId, () => resolve())),
-    get fallbackActive () { return store.fallbackActive }
+    get fallbackActive () { return store.fallbackActive },
+    get hot () { return store.hot }
   }
   fastify.decorate('sessions', manager)
 
@@ -195,7 +199,7 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
   })
 
   fastify.addHook('onClose', async () => {
-    store.close()
+    await store.close()
     hub.removeCheck('redis:session')
   })
 }
@@ -212,6 +216,6 @@ export { HeadroomStore, type UserSession } from './store.js'
 export {
   normalizeOptions,
   DEFAULT_KEY_PREFIX, DEFAULT_COOKIE_NAME, DEFAULT_MAX_AGE_MS, DEFAULT_TOUCH_AFTER_RATIO,
-  DEFAULT_MAX_SIZE, DEFAULT_FALLBACK_MAX, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_CONNECT_TIMEOUT_MS, MIN_SECRET_LENGTH,
+  DEFAULT_MAX_SIZE, DEFAULT_FALLBACK_MAX, DEFAULT_HOT_MAX, DEFAULT_HOT_MAX_AGE_MS, DEFAULT_PROBE_INTERVAL_MS, DEFAULT_CONNECT_TIMEOUT_MS, MIN_SECRET_LENGTH,
   type SessionOptions, type SessionCookieOptions, type SameSite
 } from './options.js'

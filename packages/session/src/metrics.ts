@@ -9,6 +9,10 @@ export interface SessionMetrics {
   fallbackSessions: Gauge
   writtenBack: Counter
   lost: Counter
+  hotHits: Counter
+  hotMisses: Counter
+  hotInvalidations: Counter
+  hotResyncs: Counter
 }
 
 /** Get-or-create, so two instances of the plugin in one app share their metrics. */
@@ -34,6 +38,18 @@ export function createMetrics (registry: Registry): SessionMetrics {
     })),
     lost: metric(registry, 'headroom_session_fallback_evicted_total', (registers) => new Counter({
       name: 'headroom_session_fallback_evicted_total', help: 'Sessions written during an outage that the bounded fallback evicted before Redis returned', registers
+    })),
+    hotHits: metric(registry, 'headroom_session_hot_hits_total', (registers) => new Counter({
+      name: 'headroom_session_hot_hits_total', help: 'Session reads served from the hot-session cache (no Redis read)', registers
+    })),
+    hotMisses: metric(registry, 'headroom_session_hot_misses_total', (registers) => new Counter({
+      name: 'headroom_session_hot_misses_total', help: 'Session reads from Redis while the hot-session cache is on (not held, invalidated, aged out, or the bus could not vouch for it)', registers
+    })),
+    hotInvalidations: metric(registry, 'headroom_session_hot_invalidations_total', (registers) => new Counter({
+      name: 'headroom_session_hot_invalidations_total', help: 'Session ids dropped from the hot-session cache by a change on this or another instance', registers
+    })),
+    hotResyncs: metric(registry, 'headroom_session_hot_resyncs_total', (registers) => new Counter({
+      name: 'headroom_session_hot_resyncs_total', help: 'Times the hot-session cache was dropped wholesale because the invalidation bus had been interrupted', registers
     }))
   }
 }

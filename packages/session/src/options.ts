@@ -25,6 +25,13 @@ export const DEFAULT_PROBE_INTERVAL_MS = 500
 export const MAX_PROBE_BACKOFF_MS = 5000
 /** @default 2000: how long registration waits for a Redis client that is not ready yet before starting on the fallback */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 2000
+/** @default 10_000: sessions the hot-session cache holds per instance (LRU) */
+export const DEFAULT_HOT_MAX = 10_000
+/**
+ * @default 5000: the longest a hot session is served without a Redis read.
+ * A safety net only: changes reach every instance over the invalidation bus.
+ */
+export const DEFAULT_HOT_MAX_AGE_MS = 5000
 export { MIN_SECRET_LENGTH } from './secrets.js'
 
 export type SameSite = 'lax' | 'strict' | 'none'
@@ -75,6 +82,17 @@ export interface SessionOptions {
     /** @default DEFAULT_FALLBACK_MAX */
     max?: number
   }
+  /**
+   * Hot sessions served from this instance's memory, invalidated on every
+   * instance over Redis pub/sub before the response that changed them is
+   * sent (README: "Hot sessions"). `false` reads every session from Redis.
+   */
+  hot?: false | {
+    /** @default DEFAULT_HOT_MAX */
+    max?: number
+    /** @default DEFAULT_HOT_MAX_AGE_MS */
+    maxAgeMs?: number
+  }
   /** @default DEFAULT_PROBE_INTERVAL_MS */
   probeIntervalMs?: number
   /** @default DEFAULT_CONNECT_TIMEOUT_MS */
@@ -95,6 +113,8 @@ export interface NormalizedOptions {
   maxSize: number
   commandTimeoutMs: number
   fallbackMax: number
+  /** null: off */
+  hot: { max: number, maxAgeMs: number } | null
   probeIntervalMs: number
   connectTimeoutMs: number
   production: boolean
@@ -162,6 +182,9 @@ export function normalizeOptions (opts: SessionOptions = {}): NormalizedOptions 
     throw new InvalidOption('redis', 'expected an ioredis Redis or Cluster client')
   }
 
+  const hot = opts.hot ?? {}
+  if (hot !== false && (typeof hot !== 'object' || hot === null)) throw new InvalidOption('hot', 'expected false or an object')
+
   return {
     secrets,
     generatedSecret: generated,
@@ -174,6 +197,9 @@ export function normalizeOptions (opts: SessionOptions = {}): NormalizedOptions 
     maxSize: positiveInt('maxSize', opts.maxSize, DEFAULT_MAX_SIZE),
     commandTimeoutMs: positiveInt('commandTimeoutMs', opts.commandTimeoutMs, DEFAULT_COMMAND_TIMEOUT_MS),
     fallbackMax: positiveInt('fallback.max', opts.fallback?.max, DEFAULT_FALLBACK_MAX),
+    hot: hot === false
+      ? null
+      : { max: positiveInt('hot.max', hot.max, DEFAULT_HOT_MAX), maxAgeMs: positiveInt('hot.maxAgeMs', hot.maxAgeMs, DEFAULT_HOT_MAX_AGE_MS) },
     probeIntervalMs: positiveInt('probeIntervalMs', opts.probeIntervalMs, DEFAULT_PROBE_INTERVAL_MS),
     connectTimeoutMs: positiveInt('connectTimeoutMs', opts.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS),
     production

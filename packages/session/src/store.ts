@@ -1,8 +1,9 @@
-import type { RedisClient, RedisGuard } from '@headroom/core'
+import { InvalidationBus, type RedisClient, type RedisGuard } from '@headroom/core'
 import type { FastifyBaseLogger } from 'fastify'
 import { RedisBackend } from './backend.js'
 import { apply, byteSize, decode, diff, encode, EXPIRES_FIELD, fromHash, userOf, type Fields } from './codec.js'
 import { TooLarge, unavailable } from './errors.js'
+import { HotSessions, type HotEntry } from './hot.js'
 import type { SessionMetrics } from './metrics.js'
 import { Mirror } from './mirror.js'
 import { randomId } from './outages.js'
@@ -34,9 +35,14 @@ export interface StoreOptions {
   probeIntervalMs: number
   /** the cap of a down node's probe back-off */
   maxProbeIntervalMs?: number
+  /** hot sessions (null: off, or no Redis) */
+  hot: { max: number, maxAgeMs: number } | null
   log: FastifyBaseLogger
   metrics: SessionMetrics
 }
+
+/** what the session store publishes: the ids of sessions that changed or were destroyed */
+interface HotMessage { k: string[] }
 
 /**
  * The @fastify/session store: Redis hashes written field by field, with an
@@ -49,6 +55,8 @@ export class HeadroomStore {
   readonly #o: StoreOptions
   readonly #mirror: Mirror
   readonly #redis: RedisBackend | null
+  readonly #hot: HotSessions | null = null
+  readonly #bus: InvalidationBus<HotMessage> | null = null
   #probe: NodeJS.Timeout | null = null
   #recovering = false
   #closed = false
@@ -69,6 +77,21 @@ export class HeadroomStore {
       })
       : null
     options.metrics.fallbackActive.set(options.client ? 0 : 1)
+    if (this.#redis && options.hot) {
+      const hot = this.#hot = new HotSessions(options.hot.max, options.hot.maxAgeMs, options.metrics)
+      const bus = this.#bus = new InvalidationBus<HotMessage>(this.#redis.client, {
+        channel: `${options.keyPrefix}bus`,
+        name: '@headroom/session',
+        downMessage: 'sessions are read from Redis until it is back',
+        log: options.log,
+        onMessage: (msg, own) => { if (!own && Array.isArray(msg.k)) hot.invalidate(msg.k) },
+        onResync: () => {
+          hot.clear()
+          options.log.info('@headroom/session: invalidation bus back; hot sessions dropped since messages may have been lost')
+        }
+      })
+      this.#redis.publisher = { channel: bus.channel, message: (ids) => bus.message({ k: ids }) }
+    }
   }
 
   /** true while some sessions are served from memory: a Redis node is unavailable, or the write-back is not done (always, without Redis) */
@@ -107,11 +130,34 @@ export class HeadroomStore {
     }
     if (this.#inMemory(id)) return degraded()
     const start = Date.now()
-    ;(this.#redis as RedisBackend).read(id).then((hash) => {
-      answer('redis', this.#adopt(id, hash), false)
-    }, () => {
-      // the read that found the node down: the replica within what is left of the timeout
-      degraded((this.#redis as RedisBackend).remaining(start))
+    // after a bus sync that failed, the read gets what is left of one command timeout: one request, one timeout
+    const fromRedis = (timeoutMs?: number): void => {
+      const seq = this.#hot?.seq
+      ;(this.#redis as RedisBackend).read(id, timeoutMs).then((hash) => {
+        answer('redis', this.#adopt(id, hash, seq), false)
+      }, () => {
+        // the read that found the node down: the replica within what is left of the timeout
+        degraded((this.#redis as RedisBackend).remaining(start))
+      })
+    }
+    const hot = this.#hot
+    const entry = hot !== null && this.#bus!.connected ? hot.get(id) : undefined
+    if (entry === undefined) {
+      if (hot !== null) this.#o.metrics.hotMisses.inc()
+      return fromRedis()
+    }
+    // Served only once the bus has delivered every invalidation published before this request
+    // arrived: a logout acknowledged on another instance is never honoured here afterwards.
+    this.#bus!.sync(this.#o.guard?.commandTimeoutMs ?? 250).then((vouched) => {
+      if (vouched && hot!.get(id) === entry && entry.expiresAt > Date.now() && !this.#inMemory(id)) {
+        this.#o.metrics.hotHits.inc()
+        this.#mirror.lru.get(id)
+        answer('hot', this.#toSession(entry.fields, entry.expiresAt), false)
+        return
+      }
+      this.#o.metrics.hotMisses.inc()
+      if (this.#inMemory(id)) degraded()
+      else fromRedis((this.#redis as RedisBackend).remaining(start))
     })
   }
 
@@ -133,11 +179,18 @@ export class HeadroomStore {
     return this.#fromMemory(id)
   }
 
-  #adopt (id: string, hash: Record<string, string>): Record<string, unknown> | null {
+  /** a session read from Redis (or a replica): kept for the fallback, and as a hot session when read from the master with nothing invalidated since `seq` */
+  #adopt (id: string, hash: Record<string, string>, seq?: number): Record<string, unknown> | null {
     const stored = fromHash(hash)
     if (!stored) return null
     this.#mirror.clean(id, stored.fields, stored.expiresAt)
+    if (seq !== undefined && this.#bus!.connected) this.#hot!.put(id, stored satisfies HotEntry, seq)
     return this.#toSession(stored.fields, stored.expiresAt)
+  }
+
+  /** drops sessions this instance changes from its hot sessions, before and after the change (a read between the two may have put the old version back) */
+  #invalidate (id: string): void {
+    this.#hot?.invalidate([id])
   }
 
   set (id: string, session: SessionLike, callback: Callback): void {
@@ -165,12 +218,14 @@ export class HeadroomStore {
       endWrite(span, store, { 'headroom.session.new': before === undefined })
       callback()
     }
+    this.#invalidate(id)
     if (this.#inMemory(id)) {
       this.#mirror.write(id, before, changes, expiresAt)
       done('memory')
       return
     }
     ;(this.#redis as RedisBackend).save(id, before === undefined ? 'n' : 'u', changes, expiresAt, userOf(fields), userOf(before)).then(() => {
+      this.#invalidate(id)
       const known = this.#mirror.lru.peek(id)
       this.#mirror.clean(id, known && before ? apply(known.fields, changes) : fields, expiresAt)
       done('redis')
@@ -182,6 +237,7 @@ export class HeadroomStore {
 
   destroy (id: string, callback: Callback): void {
     const span = startSpan('session.destroy')
+    this.#invalidate(id)
     if (this.#inMemory(id)) {
       const known = this.#mirror.lru.peek(id)
       if (known && !known.deleted) this.#o.metrics.destroyed.inc()
@@ -193,6 +249,7 @@ export class HeadroomStore {
     ;(this.#redis as RedisBackend).destroy(id).then((existed) => {
       // regenerate() of a never-saved session destroys an id Redis never had: not a destroyed session
       if (existed) this.#o.metrics.destroyed.inc()
+      this.#invalidate(id)
       this.#mirror.lru.delete(id)
       endWrite(span, 'redis')
       callback()
@@ -211,6 +268,7 @@ export class HeadroomStore {
     const expiresAt = Date.now() + this.#o.maxAge
     const known = this.#mirror.lru.peek(id)
     if (known) known.expiresAt = expiresAt
+    this.#hot?.touch(id, expiresAt)
     if (this.#inMemory(id)) {
       if (known && this.#redis) this.#mirror.markDirty(id, known)
       endWrite(span, 'memory')
@@ -260,6 +318,7 @@ export class HeadroomStore {
   async destroyUser (userId: string, except?: string): Promise<number> {
     const redis = this.#redis
     const local = this.#mirror.ofUser(userId).filter(([id]) => id !== except)
+    this.#hot?.invalidate(local.map(([id]) => id))
     for (const [id] of local) redis ? this.#mirror.tombstone(id) : this.#mirror.lru.delete(id)
     if (!redis) {
       this.#o.metrics.destroyed.inc(local.length)
@@ -269,8 +328,10 @@ export class HeadroomStore {
       const key = redis.userKey(userId)
       const ids = (await redis.run(key, (c) => c.zrange(key, '0', '-1'))).filter((id) => id !== except)
       // one command per session: their keys live in different Cluster slots
-      await Promise.all(ids.map((id) => redis.run(redis.sessionKey(id), (c) => c.unlink(redis.sessionKey(id)))))
+      this.#hot?.invalidate(ids)
+      await Promise.all(ids.map((id) => redis.unlink(id)))
       if (ids.length > 0) await redis.run(key, (c) => c.zrem(key, ...ids))
+      this.#hot?.invalidate(ids)
       for (const id of ids) this.#mirror.lru.delete(id)
       const count = new Set([...ids, ...local.map(([id]) => id)]).size
       this.#o.metrics.destroyed.inc(count)
@@ -287,14 +348,20 @@ export class HeadroomStore {
 
   /** Waits (bounded) for the client to be ready; a Redis still down after `waitMs` starts the store on the fallback. */
   async start (waitMs: number): Promise<void> {
-    await this.#redis?.start(waitMs)
+    await Promise.all([this.#redis?.start(waitMs), this.#bus?.start(waitMs)])
   }
 
-  close (): void {
+  async close (): Promise<void> {
     this.#closed = true
     this.#redis?.close()
     if (this.#probe) clearInterval(this.#probe)
     this.#probe = null
+    await this.#bus?.close()
+  }
+
+  /** hot sessions held, and whether the bus vouches for them (tests and diagnostics) */
+  get hot (): { size: number, connected: boolean } | null {
+    return this.#hot && { size: this.#hot.size, connected: this.#bus!.connected }
   }
 
   // ---- recovery ----
@@ -343,6 +410,7 @@ export class HeadroomStore {
     }
     const version = entry.version
     const redis = this.#redis as RedisBackend
+    this.#invalidate(id)
     if (entry.deleted) {
       await redis.destroy(id)
     } else {

@@ -7,8 +7,8 @@ import type { Span } from '@opentelemetry/api'
  */
 const sessionTracer = tracer('@headroom/session')
 
-/** where a session was read: Redis, a Cluster replica of its slot (its master is down), or this instance's memory */
-export type Source = 'redis' | 'replica' | 'memory'
+/** where a session was read: Redis, a Cluster replica of its slot (its master is down), this instance's memory (the fallback), or its hot sessions */
+export type Source = 'redis' | 'replica' | 'memory' | 'hot'
 
 export const SOURCE = 'headroom.session.source'
 export const FOUND = 'headroom.session.found'

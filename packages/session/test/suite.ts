@@ -76,7 +76,7 @@ export async function loginFlow (t: Test, b: Backend): Promise<void> {
 }
 
 export async function readCost (t: Test, b: Backend): Promise<void> {
-  const app = await buildApp(t, { redis: b.client(), keyPrefix: b.prefix })
+  const app = await buildApp(t, { redis: b.client(), keyPrefix: b.prefix, hot: false })
   const cookie = await login(app, 'reader')
   await app.inject({ method: 'POST', url: '/set', payload: { a: 1 }, headers: { cookie } })
 
@@ -86,10 +86,18 @@ export async function readCost (t: Test, b: Backend): Promise<void> {
     t.equal(body.userId, 'reader')
     t.equal(setCookie(res), null, 'no cookie re-sent')
   }
-  t.same(await sessionCommands(b), { hgetall: 5 }, 'five authenticated reads: exactly five HGETALL, no write')
+  t.same(await sessionCommands(b), { hgetall: 5 }, 'hot sessions off, five authenticated reads: exactly five HGETALL, no write')
+
+  // hot sessions (the default): the first read fills this instance's copy, the others are served from it
+  // (each after a PING on the bus's subscriber connection, which is not a session command)
+  const hot = await buildApp(t, { redis: b.client(), keyPrefix: b.prefix })
+  await waitFor('the bus subscribed', async () => hot.sessions.hot?.connected === true, 10_000, 10)
+  await (b.resetStats as () => Promise<void>)()
+  for (let i = 0; i < 5; i++) t.equal((await me(hot, cookie)).body.userId, 'reader')
+  t.same(await sessionCommands(b), { hgetall: 1 }, 'hot sessions, five authenticated reads: one HGETALL, no write')
 
   // past the touch threshold: the TTL is extended by PEXPIRE, the data is not rewritten
-  const short = await buildApp(t, { redis: b.client(), keyPrefix: b.prefix, maxAge: 10_000, touchAfter: 300 })
+  const short = await buildApp(t, { redis: b.client(), keyPrefix: b.prefix, maxAge: 10_000, touchAfter: 300, hot: false })
   const c2 = await login(short, 'toucher')
   await short.inject({ method: 'POST', url: '/set', payload: { note: 'keep me' }, headers: { cookie: c2 } })
   const before = await b.admin.hgetall(sessKey(b, c2))
@@ -169,7 +177,8 @@ export async function logoutEverywhere (t: Test, b: Backend): Promise<void> {
   t.same(res.json(), { destroyed: 3 })
   if (b.commandStats) {
     const stats = await sessionCommands(b)
-    t.same(stats, { hgetall: 1, zrange: 1, unlink: 3, zrem: 1 }, 'one read, one ZRANGE, one UNLINK per session, one ZREM: no SCAN')
+    // each UNLINK shares a MULTI with the PUBLISH that drops the session from every instance's hot sessions
+    t.same(stats, { hgetall: 1, zrange: 1, multi: 3, unlink: 3, publish: 3, exec: 3, zrem: 1 }, 'one read, one ZRANGE, one UNLINK + PUBLISH per session, one ZREM: no SCAN')
   }
   for (const cookie of alice) {
     t.equal((await me(app, cookie)).body.userId, null, 'each of alice\'s sessions is invalid')
