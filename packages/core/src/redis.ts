@@ -95,30 +95,24 @@ export function servesSlots (client: RedisClient, node: string): boolean {
  *
  * Busy is not down: after the event loop was blocked (a long synchronous
  * task, a GC pause, a CPU-starved process), timers run before sockets are
- * read, and a command queued for the next turn (a batched read) may not even
- * have been written yet. A healthy Redis would be taken for an outage. So:
- * - a timer that fires more than half a timeout late (the loop was blocked
- *   for most of the window) gives the command one more full window;
- * - the verdict then waits for the loop's next I/O pass (`setImmediate` runs
- *   after it), so a reply already in the socket settles the call first.
- * A Redis that really does not answer is still given up on: after `ms` plus
- * one poll pass, or after a stall plus `2 × ms` at most.
+ * read, so a reply that arrived during the stall would still look like a
+ * timeout and a healthy Redis would be taken for an outage. So when the timer
+ * fires, the verdict waits for the loop's next I/O pass (`setImmediate` runs
+ * after it): a reply already in the socket settles the call first. A Redis
+ * that really does not answer costs one poll pass more. Start the bound when
+ * the command is written: a caller that queues commands for a later turn
+ * (a batch) bounds them when it sends them.
  */
 export function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   let pass: NodeJS.Immediate | undefined
   const timeout = new Promise<never>((_resolve, reject) => {
-    const arm = (window: number, extensions: number): void => {
-      const due = performance.now() + window
-      timer = setTimeout(() => {
-        if (extensions > 0 && performance.now() - due > ms / 2) return arm(ms, extensions - 1)
-        // not unref()ed: an unref()ed immediate lets the poll pass block until
-        // some other I/O, which with a frozen Redis can be seconds away
-        pass = setImmediate(() => reject(new RedisTimeout(ms)))
-      }, window)
-      timer.unref()
-    }
-    arm(ms, 1)
+    timer = setTimeout(() => {
+      // not unref()ed: an unref()ed immediate lets the poll pass block until
+      // some other I/O, which with a frozen Redis can be seconds away
+      pass = setImmediate(() => reject(new RedisTimeout(ms)))
+    }, ms)
+    timer.unref()
   })
   return Promise.race([promise, timeout]).finally(() => {
     clearTimeout(timer)

@@ -72,9 +72,9 @@ t.test('a private Redis killed under load: local limits hold, no 5xx, nobody wai
   const statuses = new Set(samples.map((s) => s.status))
   const slowest = Math.max(...samples.map((s) => s.ms))
   t.equal(samples.filter((s) => s.status >= 500).length, 0, `zero 5xx in ${samples.length} requests`)
-  // no request waits on the dead Redis beyond its command timeout, which a stalled
-  // loop may extend once (busy is not down, @headroom/core), plus scheduling slack
-  t.ok(slowest <= 2 * COMMAND_TIMEOUT_MS + 250, `slowest request ${slowest.toFixed(1)} ms <= 2 × command timeout + 250 ms`)
+  // no request waits on the dead Redis beyond its command timeout plus scheduling
+  // slack for a loaded machine (below a second timeout: two in a row still fail it)
+  t.ok(slowest <= COMMAND_TIMEOUT_MS + 240, `slowest request ${slowest.toFixed(1)} ms <= command timeout + 240 ms`)
   const passedAfterKill = samples.filter((s) => s.start >= killedAt && s.status === 200).length
   t.ok(statuses.has(429), 'limits still enforced: the local limiter refuses')
   t.ok(passedAfterKill <= LIMIT, `${passedAfterKill} passed after the kill, within the local quota of ${LIMIT}`)

@@ -104,12 +104,13 @@ export class RedisBackend {
    * as another call has taken that node offline, so in an outage no request
    * waits longer than the first one that noticed it. A failure takes the node offline.
    */
-  run<T> (key: string, fn: (client: RedisClient) => Promise<T>, timeoutMs = this.#o.commandTimeoutMs): Promise<T> {
+  run<T> (key: string, fn: (client: RedisClient, timeoutMs: number) => Promise<T>, timeoutMs = this.#o.commandTimeoutMs, bounded = false): Promise<T> {
     const client = this.client
     const node = client.status === 'ready' ? this.outages.nodeOf(key) : WHOLE
     if (this.outages.isDown(key)) return Promise.reject(nodeDown(node))
+    // `bounded`: fn applies the timeout itself, from when it writes the command
     const call = client.status === 'ready'
-      ? withTimeout(fn(client), timeoutMs)
+      ? (bounded ? fn(client, timeoutMs) : withTimeout(fn(client, timeoutMs), timeoutMs))
       : Promise.reject(Object.assign(new Error(`client is ${client.status}`), { code: 'NOT_READY' }))
     return Promise.race([call, this.outages.lost(node)]).catch((err: Error) => {
       this.failed(node, err)
@@ -120,7 +121,10 @@ export class RedisBackend {
   /** `timeoutMs`: what is left of one command timeout, when the request already waited for something else */
   read (id: string, timeoutMs?: number): Promise<Record<string, string>> {
     const key = this.sessionKey(id)
-    return this.run(key, (c) => this.#reads ? this.#reads.hgetall(key) : c.hgetall(key), timeoutMs)
+    const reads = this.#reads
+    if (reads === null) return this.run(key, (c) => c.hgetall(key), timeoutMs)
+    // batched: the bound starts when the batch is written, a turn later (busy is not down)
+    return this.run(key, (_c, ms) => reads.hgetall(key, ms), timeoutMs, true)
   }
 
   /** The session's hash on a replica of its slot (while its master is down), or null if no replica answers. */
