@@ -1,4 +1,3 @@
-import fastifyHelmet from '@fastify/helmet'
 import { headroomCache, type Namespace, type UserNamespace } from '@headroom/cache'
 import { headroomHealth } from '@headroom/health'
 import { headroomPool } from '@headroom/pool'
@@ -20,6 +19,7 @@ import { connectRedis } from './redis.js'
 import { authRoutes } from './routes/auth.js'
 import { financeRoutes } from './routes/finance.js'
 import { schemaErrorFormatter, validatorCompiler } from './schemas.js'
+import { securityHeaderOptions, securityHeaders } from './security-headers.js'
 import { staticRoutes } from './static.js'
 import { serverOptions } from './timeouts.js'
 import { flushTracing, traceHttp, tracingStarted } from './tracing.js'
@@ -130,17 +130,8 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     metrics: config.metricsToken === undefined ? {} : { token: config.metricsToken }
   })
 
-  await app.register(fastifyHelmet, {
-    contentSecurityPolicy: {
-      directives: {
-        'script-src': ["'self'"],
-        'connect-src': ["'self'"],
-        // plain http is only for a laptop; there, upgrading would break the page
-        'upgrade-insecure-requests': config.env === 'production' ? [] : null
-      }
-    },
-    hsts: config.env === 'production'
-  })
+  // helmet's headers with the example's options, computed once at start (security-headers.ts)
+  securityHeaders(app, securityHeaderOptions(config.env === 'production'))
 
   // every query goes through @headroom/pool: bounded waits, metrics, replicas
   await app.register(headroomPool, {
