@@ -1,6 +1,5 @@
-import fastifyHelmet from '@fastify/helmet'
 import { headroomCache, type Namespace, type UserNamespace } from '@headroom/cache'
-import { headroomHealth } from '@headroom/health'
+import { headroomHealth, shedReason } from '@headroom/health'
 import { headroomPool } from '@headroom/pool'
 import { headroomRateLimit } from '@headroom/ratelimit'
 import { headroomSession } from '@headroom/session'
@@ -11,7 +10,7 @@ import type { Caches, Deps, SessionControl } from './deps.js'
 import { errorHandler } from './error-handler.js'
 import { ErrorReporting, reportUnhandledRejections, type ErrorReporter } from './error-reporting.js'
 import { InsightsModel, type Insights } from './insights.js'
-import { loggerOptions, OneLinePerRequest, prettyLogs, serviceIdentity } from './logging.js'
+import { loggerOptions, prettyLogs, RequestLog, serviceIdentity } from './logging.js'
 import { LoginGuard, loginPolicies } from './login-guard.js'
 import { HashGate } from './passwords.js'
 import { MarketClient } from './market.js'
@@ -20,6 +19,7 @@ import { connectRedis } from './redis.js'
 import { authRoutes } from './routes/auth.js'
 import { financeRoutes } from './routes/finance.js'
 import { schemaErrorFormatter, validatorCompiler } from './schemas.js'
+import { securityHeaderOptions, securityHeaders } from './security-headers.js'
 import { staticRoutes } from './static.js'
 import { serverOptions } from './timeouts.js'
 import { flushTracing, traceHttp, tracingStarted } from './tracing.js'
@@ -63,6 +63,9 @@ export interface AppOptions {
 export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const { config } = opts
   const identity = serviceIdentity(config.env)
+  // REQUEST_LOG: every request, only 5xx and slow ones, or none (logging.ts);
+  // pretty logs on a terminal: one line per request
+  const requestLog = new RequestLog({ ...config.requestLog, pretty: opts.logger === undefined && prettyLogs(config.env) })
   const app = Fastify({
     logger: opts.logger ?? loggerOptions(config.logLevel, identity),
     // an incoming x-request-id (nginx's $request_id) or traceparent, else a new one;
@@ -70,8 +73,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     // requestId of error bodies (request-id.ts)
     // (logged under Fastify's default label, reqId)
     genReqId: requestId,
-    // pretty logs on a terminal: one line per request
-    ...(opts.logger === undefined && prettyLogs(config.env) ? { logController: new OneLinePerRequest() } : {}),
+    logController: requestLog,
     trustProxy: config.trustProxy,
     // 'idle', not true: a close (the end of a drain) ends idle keep-alive
     // connections but answers requests in flight; true would cut a POST still
@@ -89,13 +91,15 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   // strict JSON bodies, text and dates PostgreSQL can store (schemas.ts); no internals in error responses
   app.setValidatorCompiler(validatorCompiler).setSchemaErrorFormatter(schemaErrorFormatter)
   const reporting = opts.errorReporter && new ErrorReporting(opts.errorReporter, identity, app.log)
+  const clientErrors = requestLog.clientErrors
   const handleError: typeof errorHandler = reporting
     ? (err, request, reply) => {
-        const body = errorHandler(err, request, reply)
-        if (body.statusCode >= 500) reporting.request(err, request, body.statusCode)
+        const body = errorHandler(err, request, reply, clientErrors)
+        // (a request shed by @headroom/health is overload, not an error: counted, never reported one by one)
+        if (body.statusCode >= 500 && shedReason(request) === undefined) reporting.request(err, request, body.statusCode)
         return body
       }
-    : errorHandler
+    : (err, request, reply) => errorHandler(err, request, reply, clientErrors)
   app.setErrorHandler(handleError)
   // added first, so they run last: the plugins have flushed, ended their connections and their spans
   if (tracingStarted()) {
@@ -125,22 +129,16 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     serviceId: 'finance-api',
     handleSignals: opts.handleSignals ?? false,
     drainDelayMs: config.drainDelayMs,
+    // MAX_IN_FLIGHT (default 4 × the pool's max): the excess is refused at once, before
+    // it waits in the pool's queue (config.ts); the probes and /metrics are never shed
+    pressure: { maxInFlight: config.maxInFlight },
     // which Redis each use depends on, next to the plugins' own checks
     checks: redis.checks,
     metrics: config.metricsToken === undefined ? {} : { token: config.metricsToken }
   })
 
-  await app.register(fastifyHelmet, {
-    contentSecurityPolicy: {
-      directives: {
-        'script-src': ["'self'"],
-        'connect-src': ["'self'"],
-        // plain http is only for a laptop; there, upgrading would break the page
-        'upgrade-insecure-requests': config.env === 'production' ? [] : null
-      }
-    },
-    hsts: config.env === 'production'
-  })
+  // helmet's headers with the example's options, computed once at start (security-headers.ts)
+  securityHeaders(app, securityHeaderOptions(config.env === 'production'))
 
   // every query goes through @headroom/pool: bounded waits, metrics, replicas
   await app.register(headroomPool, {

@@ -1,5 +1,7 @@
+import { DEFAULT_MAX as POOL_MAX } from '@headroom/pool'
 import { MIN_SECRET_LENGTH, secretWeakness } from '@headroom/session'
 import type { LoginLimits } from './login-guard.js'
+import { REQUEST_LOG_MODES, type RequestLogMode } from './logging.js'
 import type { ServerTimeouts } from './timeouts.js'
 import { tracingRequested } from './tracing.js'
 import { envReader, parseRedisUrl, parseTrustProxy, type Env, type RedisTarget, type TrustProxy } from './env.js'
@@ -61,12 +63,29 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 /** @default 72000: above the load balancer's idle timeout (nginx upstream keepalive_timeout 60 s) */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000
+/** @default 'errors' in production (5xx and slow requests), 'all' elsewhere */
+export const DEFAULT_REQUEST_LOG: Record<Config['env'], RequestLogMode> = { production: 'errors', development: 'all', test: 'all' }
+/** @default 1000: in REQUEST_LOG=errors, a request slower than this gets a line */
+export const DEFAULT_REQUEST_LOG_SLOW_MS = 1000
+/**
+ * @default 100: 4 × @headroom/pool's `max` (25). Every route runs its
+ * queries one after the other, so a request waits for at most one
+ * connection: at most 100 requests in flight keep the pool's queue (25
+ * connections + 100 waiting) from overflowing first, with room left for
+ * the health checks and for the queries of requests whose client has gone
+ * (counted out at once, their query still running).
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 4 * POOL_MAX
 
 export interface Config {
   env: 'development' | 'production' | 'test'
   host: string
   port: number
   logLevel: string
+  /** REQUEST_LOG and REQUEST_LOG_SLOW_MS: which requests get a log line of their own (logging.ts) */
+  requestLog: { mode: RequestLogMode, slowMs: number }
+  /** MAX_IN_FLIGHT: requests in flight at which a new one is shed (503 + Retry-After: 1); 0: no bound */
+  maxInFlight: number
   /** undefined: the embedded PGlite server */
   databaseUrl: string | undefined
   replicaUrls: string[]
@@ -196,11 +215,19 @@ export function loadConfig (env: Env = process.env): Config {
     problems.push(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "${logLevel}")`)
   }
 
+  const requestLogRaw = str('REQUEST_LOG')
+  const requestLog = (requestLogRaw ?? DEFAULT_REQUEST_LOG[production ? 'production' : 'development']) as RequestLogMode
+  if (!(REQUEST_LOG_MODES as readonly string[]).includes(requestLog)) {
+    problems.push(`REQUEST_LOG must be one of ${REQUEST_LOG_MODES.join(', ')} (got "${requestLog}"): all logs every request, errors only 5xx and requests slower than REQUEST_LOG_SLOW_MS, off none`)
+  }
+
   const config: Config = {
     env: nodeEnv as Config['env'],
     host: str('HOST') ?? DEFAULT_HOST,
     port: int('PORT', DEFAULT_PORT, 0, 65535),
     logLevel,
+    requestLog: { mode: requestLog, slowMs: int('REQUEST_LOG_SLOW_MS', DEFAULT_REQUEST_LOG_SLOW_MS, 1, 3_600_000) },
+    maxInFlight: int('MAX_IN_FLIGHT', DEFAULT_MAX_IN_FLIGHT, 0, 1_000_000),
     databaseUrl,
     replicaUrls,
     redis,

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http'
+import { shedReason } from '@headroom/health'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 
 /** @default 5: seconds a client waits before retrying a 503 that did not say how long */
@@ -39,17 +40,26 @@ function retryAfterOf (err: HandledError): string {
  * (same `reqId`) has the whole error: SQLSTATE, PostgreSQL's message, the
  * host that did not answer, the cause chain.
  */
-export function errorHandler (err: HandledError, request: FastifyRequest, reply: FastifyReply): ErrorBody {
+export function errorHandler (err: HandledError, request: FastifyRequest, reply: FastifyReply, logClientErrors = true): ErrorBody {
   const statusCode = statusOf(err)
+  // A request refused in an onRequest hook that runs before @fastify/cookie's
+  // (shed by @headroom/health) has no parsed cookies, and @headroom/session's
+  // onSend reads request.cookies: without this, its TypeError replaced the
+  // shedding 503's body (code, request id) with Fastify's own.
+  const withCookies = request as FastifyRequest & { cookies: Record<string, string | undefined> | null }
+  if (withCookies.cookies === null) withCookies.cookies = {}
   const code = typeof err.code === 'string' && PUBLIC_CODE.test(err.code) ? err.code : undefined
   const error = STATUS_CODES[statusCode] ?? 'Error'
   reply.code(statusCode)
   if (statusCode < 500) {
-    request.log.info({ err }, err.message)
+    // (REQUEST_LOG=all only: a 4xx is the client's, counted by status in the metrics)
+    if (logClientErrors) request.log.info({ err }, err.message)
     if (err.headers) reply.headers(err.headers)
     return { statusCode, ...(code ? { code } : {}), error, message: err.message, requestId: request.id }
   }
-  request.log.error({ err }, err.message)
+  // a request shed by @headroom/health is no error of this request: the plugin
+  // logs each shedding episode and counts every shed request
+  if (shedReason(request) === undefined) request.log.error({ err }, err.message)
   if (statusCode !== 502 && statusCode !== 503 && statusCode !== 504) {
     return { statusCode, error, message: INTERNAL_MESSAGE, requestId: request.id }
   }

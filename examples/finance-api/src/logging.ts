@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { shedReason } from '@headroom/health'
 import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { traceFields, tracingStarted } from './tracing.js'
 
@@ -60,17 +61,74 @@ export function prettyLogs (env: string, tty = process.stdout.isTTY === true): b
 }
 
 /**
- * For a person at a terminal: one line per request, `GET /api/summary 200
- * 12.3 ms`, where Fastify logs two (incoming, completed) of objects.
+ * REQUEST_LOG: which requests get a log line of their own.
+ * - `all`: every request (Fastify's `incoming request` and `request
+ *   completed` lines, or one line in pretty mode), and each 4xx's reason;
+ * - `errors`: only what an operator needs from a busy production instance:
+ *   requests answered 5xx and requests slower than REQUEST_LOG_SLOW_MS, one
+ *   line each at completion with the method, URL, status and time;
+ * - `off`: none.
+ * Whatever the mode, a 5xx's error is logged with its cause by the error
+ * handler, and requests shed by @headroom/health are not logged one by one
+ * in `errors` mode (the plugin logs each shedding episode, and a line per
+ * refused request would spend what shedding saves).
  */
-export class OneLinePerRequest extends LogController {
-  override incomingRequest (): void {}
+export const REQUEST_LOG_MODES = ['all', 'errors', 'off'] as const
+export type RequestLogMode = typeof REQUEST_LOG_MODES[number]
+
+/**
+ * The request log lines, by REQUEST_LOG; every line is written through the
+ * request's logger, so it carries `reqId` (and the trace ids when traced).
+ * `pretty`: for a person at a terminal, one line per request, `GET
+ * /api/summary 200 12.3 ms`, where Fastify logs two objects.
+ */
+export class RequestLog extends LogController {
+  readonly mode: RequestLogMode
+  readonly slowMs: number
+  readonly pretty: boolean
+
+  constructor (opts: { mode: RequestLogMode, slowMs: number, pretty?: boolean }) {
+    super()
+    this.mode = opts.mode
+    this.slowMs = opts.slowMs
+    this.pretty = opts.pretty ?? false
+  }
+
+  /** whether a 4xx's reason gets an info line of its own (the error handler asks) */
+  get clientErrors (): boolean {
+    return this.mode === 'all'
+  }
+
+  override incomingRequest (request: FastifyRequest, reply: FastifyReply): void {
+    if (this.mode === 'all' && !this.pretty) super.incomingRequest(request, reply)
+  }
+
+  override routeNotFound (request: FastifyRequest, reply: FastifyReply): void {
+    if (this.mode === 'all') super.routeNotFound(request, reply)
+  }
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    if (this.isLogDisabled(request)) return
-    const line = `${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`
-    if (error) reply.log.error({ err: error }, line)
-    else reply.log.info(line)
+    if (this.mode === 'off' || this.isLogDisabled(request)) return
+    if (this.mode === 'all') {
+      if (!this.pretty) super.requestCompleted(error, request, reply)
+      else if (error) reply.log.error({ err: error }, this.#line(request, reply))
+      else reply.log.info(this.#line(request, reply))
+      return
+    }
+    const failed = error != null || (reply.statusCode >= 500 && shedReason(request) === undefined)
+    const slow = reply.elapsedTime >= this.slowMs
+    if (!failed && !slow) return
+    const level = failed ? 'error' : 'warn'
+    if (this.pretty) {
+      reply.log[level](error ? { err: error } : {}, this.#line(request, reply))
+      return
+    }
+    const fields = { req: request, res: reply, responseTime: reply.elapsedTime, ...(slow ? { slow: true } : {}), ...(error ? { err: error } : {}) }
+    reply.log[level](fields, failed ? 'request failed' : 'slow request')
+  }
+
+  #line (request: FastifyRequest, reply: FastifyReply): string {
+    return `${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`
   }
 }
 

@@ -1,5 +1,6 @@
+import { DEFAULT_MAX, DEFAULT_MAX_WAITING } from '@headroom/pool'
 import t from 'tap'
-import { CONFIG_VARIABLES, ConfigError, DEV_SESSION_SECRET, loadConfig, SECRET_VARIABLES } from '../src/config.js'
+import { CONFIG_VARIABLES, ConfigError, DEFAULT_MAX_IN_FLIGHT, DEV_SESSION_SECRET, loadConfig, SECRET_VARIABLES } from '../src/config.js'
 
 function problems (env: Record<string, string>): string[] {
   try {
@@ -149,4 +150,24 @@ t.test('CONFIG_VARIABLES lists every variable config.ts reads, each with a descr
   for (const name of SECRET_VARIABLES) t.ok(names.includes(`${name}_FILE`), `${name}_FILE is listed`)
   const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
   for (const name of names) t.ok(readme.includes(`| \`${name}\` |`), `${name} is in the README's table`)
+})
+
+const PROD = { NODE_ENV: 'production', DATABASE_URL: 'postgres://db/x', SESSION_SECRET: 'k3J9xQ2mZp7VtR4wLs8NcY6bHf1DgE0u' }
+
+t.test('REQUEST_LOG: all by default in development, errors (5xx and slow requests) in production; a bad value is a startup error naming it', async (t) => {
+  t.same(loadConfig({}).requestLog, { mode: 'all', slowMs: 1000 })
+  t.same(loadConfig(PROD).requestLog, { mode: 'errors', slowMs: 1000 })
+  t.same(loadConfig({ ...PROD, REQUEST_LOG: 'all', REQUEST_LOG_SLOW_MS: '250' }).requestLog, { mode: 'all', slowMs: 250 })
+  t.equal(loadConfig({ REQUEST_LOG: 'off' }).requestLog.mode, 'off')
+  const bad = problems({ REQUEST_LOG: 'verbose', REQUEST_LOG_SLOW_MS: 'soon' })
+  t.match(bad, [/^REQUEST_LOG must be one of all, errors, off \(got "verbose"\)/, /^REQUEST_LOG_SLOW_MS must be an integer/])
+  t.ok(problems({ REQUEST_LOG: 'info' }).length === 1, 'a pino level is not a mode')
+})
+
+t.test('MAX_IN_FLIGHT: 4 × the pool\'s max by default, below what the pool\'s queue holds; 0 turns it off; a bad value is named', async (t) => {
+  t.equal(DEFAULT_MAX_IN_FLIGHT, 4 * DEFAULT_MAX)
+  t.ok(DEFAULT_MAX_IN_FLIGHT < DEFAULT_MAX + DEFAULT_MAX_WAITING, 'the pool\'s queue cannot overflow before the bound sheds')
+  t.equal(loadConfig({}).maxInFlight, DEFAULT_MAX_IN_FLIGHT)
+  t.equal(loadConfig({ MAX_IN_FLIGHT: '0' }).maxInFlight, 0)
+  t.match(problems({ MAX_IN_FLIGHT: '-1' }), [/^MAX_IN_FLIGHT must be an integer from 0/])
 })

@@ -75,8 +75,8 @@ t.test('the image\'s build, deploy and command: production modules only, ready o
   const installed = (name: string) => store.some((d) => d.startsWith(`${name.replace('/', '+')}@`)) ||
     exists(join(app, 'node_modules', name))
   t.notOk(await installed('tsx'), 'no tsx: the image runs compiled JavaScript')
-  // what the production dependencies need themselves (helmet, a devDependency for the Express
-  // benchmark, is also @fastify/helmet's own dependency): deployed for them, not for the example
+  // what the production dependencies need themselves (a devDependency of the example may also be
+  // one of theirs): deployed for them, not for the example
   const neededByProduction = new Set<string>()
   for (const dep of Object.keys(original.dependencies)) {
     const manifest = join(app, 'node_modules', dep, 'package.json')

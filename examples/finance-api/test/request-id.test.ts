@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import t from 'tap'
 import Fastify from 'fastify'
-import { loggerOptions, OneLinePerRequest, serviceIdentity } from '../src/logging.js'
+import { loggerOptions, RequestLog, serviceIdentity } from '../src/logging.js'
 import { MAX_REQUEST_ID_LENGTH, requestId } from '../src/request-id.js'
 import { hostileApp, LogLines } from './hostile.js'
 
@@ -65,7 +65,7 @@ t.test('loggerOptions: JSON off a terminal or in production, pino-pretty only fo
 
 t.test('pretty logs on a terminal: one line per request, method, path, status and time', async (t) => {
   const logs = new LogLines()
-  const app = Fastify({ logger: { level: 'info', stream: logs.stream }, logController: new OneLinePerRequest() })
+  const app = Fastify({ logger: { level: 'info', stream: logs.stream }, logController: new RequestLog({ mode: 'all', slowMs: 1000, pretty: true }) })
   t.teardown(() => app.close())
   app.get('/x', async () => 'ok')
   await app.inject({ url: '/x?q=1' })

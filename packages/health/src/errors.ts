@@ -13,6 +13,12 @@ export const UnderPressure = createError(
   503
 )
 
+export const Overloaded = createError(
+  'HEADROOM_HEALTH_OVERLOADED',
+  'Service Unavailable: this instance has too many requests in progress, retry later',
+  503
+)
+
 export const MetricsForbidden = createError(
   'HEADROOM_HEALTH_METRICS_FORBIDDEN',
   'Metrics are not served to this address',

@@ -5,10 +5,11 @@ import fp from 'fastify-plugin'
 import { metricsAccess } from './access.js'
 import { CheckRunner } from './checks.js'
 import { Drain, type DrainOutcome } from './drain.js'
-import { UnderPressure } from './errors.js'
+import { Overloaded, UnderPressure } from './errors.js'
 import { LoopDelay } from './loop-delay.js'
 import { defaultMetrics, HttpMetrics, kNotTraffic, stateMetrics } from './metrics.js'
 import { DEFAULT_DURATION_BUCKETS, normalizeOptions, type HealthOptions, type NormalizedPressure } from './options.js'
+import { ShedLog } from './shed-log.js'
 import { HEALTH_CONTENT_TYPE, livenessReport, readinessReport, type HealthReport, type PressureSample } from './report.js'
 
 export interface HealthControl {
@@ -33,6 +34,18 @@ declare module 'fastify' {
 }
 
 const kNotCounted = Symbol('headroom.health.notCounted')
+/** the reason a request was shed, on the request; Symbol.for: wasShed() answers across copies of this package */
+const kShed = Symbol.for('headroom.health.shed')
+
+/**
+ * The load-shedding reason when @headroom/health answered this request 503
+ * (`inFlight`, `eventLoopDelay`, `eventLoopUtilization`, `heapUsedBytes`,
+ * `rssBytes`), else undefined: for an error handler or a log controller
+ * that should not log each shed request (the plugin logs each episode).
+ */
+export function shedReason (request: FastifyRequest): string | undefined {
+  return (request as unknown as Record<symbol, string | null | undefined>)[kShed] ?? undefined
+}
 
 const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
   const options = normalizeOptions(opts)
@@ -50,7 +63,7 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
   // is measured by LoopDelay instead: under-pressure's sampling can miss a
   // whole stall (see loop-delay.ts).
   const pressure: NormalizedPressure = options.pressure || {
-    maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxHeapUsedBytes: 0, maxRssBytes: 0, sampleIntervalMs: 1000, retryAfterSeconds: 10
+    maxEventLoopDelayMs: 0, maxEventLoopUtilization: 0, maxHeapUsedBytes: 0, maxRssBytes: 0, sampleIntervalMs: 1000, retryAfterSeconds: 10, maxInFlight: 0, inFlightRetryAfterSeconds: 1
   }
   const loopDelay = new LoopDelay({ sampleIntervalMs: pressure.sampleIntervalMs })
   const delayed = pressure.maxEventLoopDelayMs > 0
@@ -72,20 +85,42 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
   const shedding = options.pressure !== false
   const underPressureError = new UnderPressure()
   const retryAfter = String(pressure.retryAfterSeconds)
+  const overloadedError = new Overloaded()
+  const inFlightRetryAfter = String(pressure.inFlightRetryAfterSeconds)
+  // 0 (off) never sheds: no request count reaches Infinity
+  const maxInFlight = shedding && pressure.maxInFlight > 0 ? pressure.maxInFlight : Infinity
+  const shedLog = new ShedLog(fastify.log, pressure.sampleIntervalMs)
+  const shed = (request: FastifyRequest, reply: FastifyReply, reason: string, seconds: string): void => {
+    (request as unknown as Record<symbol, string>)[kShed] = reason
+    state.shed.inc({ reason })
+    shedLog.shed(reason, { inFlight: http.inFlight })
+    reply.code(503).header('retry-after', seconds)
+  }
 
   fastify.decorateRequest(kNotCounted, false)
+  fastify.decorateRequest(kShed, null)
   fastify.addHook('onRequest', (request, reply, done) => {
-    http.start(request.raw.socket)
     // while draining, every answer ends its connection: keep-alive clients
     // reconnect (to another instance, once the balancer has dropped this one)
     // and nothing is left idle when the listener closes
     if (drain.draining) reply.header('connection', 'close')
-    if (shedding && isUnderPressure() && (request.routeOptions.config as unknown as Record<symbol, unknown>)[kNotTraffic] !== true) {
-      state.shed.inc({ reason: pressureReason() })
-      reply.code(503).header('retry-after', retryAfter)
-      done(underPressureError)
-      return
+    // Shed first and cheaply: a count compared before anything else runs,
+    // so an excess is refused here, not by a pool's queue or a timeout
+    // deeper in the stack. A shed request is answered at once and never
+    // counted in flight; probes and /metrics are never shed.
+    if (shedding && (request.routeOptions.config as unknown as Record<symbol, unknown>)[kNotTraffic] !== true) {
+      if (http.inFlight >= maxInFlight) {
+        shed(request, reply, 'inFlight', inFlightRetryAfter)
+        done(overloadedError)
+        return
+      }
+      if (isUnderPressure()) {
+        shed(request, reply, pressureReason(), retryAfter)
+        done(underPressureError)
+        return
+      }
     }
+    http.start(request.raw.socket)
     done()
   })
   fastify.addHook('onResponse', (request, reply, done) => {
@@ -94,7 +129,7 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
     // and hold the close up until the drain timeout: end it now it is answered
     if (drain.stopping) request.raw.socket.end()
     if ((request as unknown as Record<symbol, boolean>)[kNotCounted]) return done()
-    http.end(request.raw.socket)
+    if (shedReason(request) === undefined) http.end(request.raw.socket)
     const routeOptions = request.routeOptions
     const route = http.route(routeOptions.config as unknown as Record<PropertyKey, unknown> | undefined, routeOptions.url)
     if (route !== null) http.observe(route, request.method, reply.statusCode, reply.elapsedTime / 1000)
@@ -215,6 +250,7 @@ const plugin: FastifyPluginAsync<HealthOptions> = async (fastify, opts) => {
   fastify.addHook('onClose', async () => {
     runner.stop()
     loopDelay.stop()
+    shedLog.stop()
     drain.closing()
     // a signalled drain keeps listening until it exits, so a second signal forces the exit
     if (!signalled) removeListeners()

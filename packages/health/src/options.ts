@@ -35,10 +35,27 @@ export interface PressureOptions {
    */
   sampleIntervalMs?: number
   /**
-   * `Retry-After` (seconds) on a shed request.
+   * `Retry-After` (seconds) on a request shed by one of the thresholds above.
    * @default 10
    */
   retryAfterSeconds?: number
+  /**
+   * Application requests in flight on this instance (received, not yet
+   * answered; probes, /metrics and shed requests not counted) at which a new
+   * one answers 503 `HEADROOM_HEALTH_OVERLOADED` at once, in the first
+   * onRequest hook, before it reaches a pool or a timeout. Set it below what
+   * the instance's deepest bounded queue holds (for @headroom/pool: `max +
+   * maxWaiting` of a pool, when a request waits for one connection at a time).
+   * 0 turns it off.
+   * @default 0
+   */
+  maxInFlight?: number
+  /**
+   * `Retry-After` (seconds) on a request shed by `maxInFlight`: an excess of
+   * requests in flight passes within a moment, unlike a stalled event loop.
+   * @default 1
+   */
+  inFlightRetryAfterSeconds?: number
 }
 
 export interface MetricsOptions {
@@ -145,6 +162,10 @@ export const DEFAULT_MAX_RSS_BYTES = 0
 export const DEFAULT_SAMPLE_INTERVAL_MS = 1000
 /** @default 10 */
 export const DEFAULT_RETRY_AFTER_SECONDS = 10
+/** @default 0 (off) */
+export const DEFAULT_MAX_IN_FLIGHT = 0
+/** @default 1 */
+export const DEFAULT_IN_FLIGHT_RETRY_AFTER_SECONDS = 1
 /** @default 10000: Kubernetes' default readiness period (10 s) */
 export const DEFAULT_DRAIN_DELAY_MS = 10_000
 /** @default 10000: drain delay + drain timeout stay inside Kubernetes' default 30 s grace period */
@@ -164,6 +185,8 @@ export interface NormalizedPressure {
   maxRssBytes: number
   sampleIntervalMs: number
   retryAfterSeconds: number
+  maxInFlight: number
+  inFlightRetryAfterSeconds: number
 }
 
 export interface NormalizedMetrics {
@@ -205,6 +228,12 @@ function ms (option: string, value: unknown, fallback: number, min = 1): number 
   return value
 }
 
+function count (option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) fail(option, 'must be an integer >= 0 (0 turns it off)')
+  return value
+}
+
 function optionalString (option: string, value: unknown): string | undefined {
   if (value === undefined) return undefined
   if (typeof value !== 'string' || value === '') fail(option, 'must be a non-empty string')
@@ -223,7 +252,9 @@ function normalizePressure (opts: PressureOptions | false | undefined): Normaliz
     maxHeapUsedBytes: ms('pressure.maxHeapUsedBytes', p.maxHeapUsedBytes, Math.floor(getHeapStatistics().heap_size_limit * DEFAULT_MAX_HEAP_FRACTION), 0),
     maxRssBytes: ms('pressure.maxRssBytes', p.maxRssBytes, DEFAULT_MAX_RSS_BYTES, 0),
     sampleIntervalMs: ms('pressure.sampleIntervalMs', p.sampleIntervalMs, DEFAULT_SAMPLE_INTERVAL_MS, 10),
-    retryAfterSeconds: ms('pressure.retryAfterSeconds', p.retryAfterSeconds, DEFAULT_RETRY_AFTER_SECONDS, 0)
+    retryAfterSeconds: ms('pressure.retryAfterSeconds', p.retryAfterSeconds, DEFAULT_RETRY_AFTER_SECONDS, 0),
+    maxInFlight: count('pressure.maxInFlight', p.maxInFlight, DEFAULT_MAX_IN_FLIGHT),
+    inFlightRetryAfterSeconds: ms('pressure.inFlightRetryAfterSeconds', p.inFlightRetryAfterSeconds, DEFAULT_IN_FLIGHT_RETRY_AFTER_SECONDS, 0)
   }
 }
 

@@ -12,7 +12,7 @@ t.test('defaults', async (t) => {
   t.equal(o.handleSignals, true)
   t.match(o.metrics, { path: '/metrics', defaultMetrics: true, token: undefined })
   t.ok(o.metrics && o.metrics.allow.includes('10.0.0.0/8'))
-  t.match(o.pressure, { maxEventLoopDelayMs: 1000, maxEventLoopUtilization: 0, maxRssBytes: 0, retryAfterSeconds: 10 })
+  t.match(o.pressure, { maxEventLoopDelayMs: 1000, maxEventLoopUtilization: 0, maxRssBytes: 0, retryAfterSeconds: 10, maxInFlight: 0, inFlightRetryAfterSeconds: 1 })
   t.ok(o.pressure && o.pressure.maxHeapUsedBytes > 0)
 })
 
@@ -24,6 +24,9 @@ t.test('a bad option fails at register with a message naming it', async (t) => {
     [{ checks: [{ name: 'nocolon', check: async () => ({ status: 'pass' }) }] }, /"checks\[0\]\.name" must be "component:measurement"/],
     [{ checks: [{ name: 'a:b' } as never] }, /"checks\[0\]\.check" must be a function/],
     [{ pressure: { maxEventLoopUtilization: 2 } }, /"pressure\.maxEventLoopUtilization" must be between 0 and 1/],
+    [{ pressure: { maxInFlight: 1.5 } }, /"pressure\.maxInFlight" must be an integer >= 0/],
+    [{ pressure: { maxInFlight: -1 } }, /"pressure\.maxInFlight" must be an integer >= 0/],
+    [{ pressure: { inFlightRetryAfterSeconds: -1 } }, /"pressure\.inFlightRetryAfterSeconds" must be a finite number >= 0/],
     [{ metrics: { allow: ['not-an-ip'] } }, /"metrics\.allow" has "not-an-ip"/],
     [{ metrics: { allow: ['10.0.0.0/40'] } }, /"metrics\.allow" has "10\.0\.0\.0\/40", whose prefix length is invalid/],
     [{ metrics: { token: '' } }, /"metrics\.token" must be a non-empty string/],
