@@ -30,11 +30,24 @@ export interface Target {
 /** What a lease attempt ends with: the fence to store under, or the entry another instance stored meanwhile. */
 export interface LeaseOutcome { entry?: Entry, fence: string, gens?: string[] }
 
-interface Flight {
-  promise: Promise<Entry | undefined>
+/**
+ * A read that may still store a value into L1 (a flight, a route's response
+ * being produced, a lease wait). It stays registered until its last L1 write
+ * (after its flight has answered, if a soft timeout answered early): an
+ * invalidation of its key or tags marks it, and then it stores nothing, so
+ * a value produced before an invalidation never lands in L1 after it.
+ */
+export interface Fill {
+  key: string
   tags: string[]
   /** an invalidation of the key or one of its tags arrived while it ran: do not store */
   poisoned: boolean
+}
+
+interface Flight extends Fill {
+  promise: Promise<Entry | undefined>
+  /** the factory's store, still running after a soft timeout answered with the stale value */
+  background?: Promise<void>
   /** where its entry came from, for the spans of the reads that share it */
   tier: Tier
   /** it waited for another instance's lease */
@@ -44,9 +57,11 @@ interface Flight {
 /** what a traced read learns on its way: the flight it ran or joined */
 interface Read { flight: Flight | undefined, joined: boolean }
 
-function newFlight (tags: string[]): Flight {
-  return { promise: undefined as never, tags, poisoned: false, tier: 'miss', leaseWaited: false }
+function newFlight (t: Target): Flight {
+  return { promise: undefined as never, key: t.key, tags: t.tags, poisoned: false, tier: 'miss', leaseWaited: false }
 }
+
+const ignore = (): void => {}
 
 /**
  * The two-tier read/write path shared by every namespace and the HTTP
@@ -57,6 +72,8 @@ function newFlight (tags: string[]): Flight {
  */
 export class Engine {
   readonly #inflight = new Map<string, Flight>()
+  /** every read that may still write L1, by key (see Fill): what an invalidation marks */
+  readonly #fills = new Map<string, Set<Fill>>()
   /** invalidations that could not reach Redis, replayed when it is back */
   readonly #replay: ReplayQueue
   /**
@@ -202,11 +219,15 @@ export class Engine {
       }
       return running.promise
     }
-    const flight = newFlight(t.tags)
+    const flight = newFlight(t)
     if (read !== undefined) read.flight = flight
     this.#inflight.set(t.key, flight)
+    this.#track(flight)
     flight.promise = this.#fly(t, factory, stale, refresh, flight).finally(() => {
       if (this.#inflight.get(t.key) === flight) this.#inflight.delete(t.key)
+      // answered by a soft timeout: the factory may still store, so an invalidation must still reach it
+      if (flight.background === undefined) this.#untrack(flight)
+      else flight.background.then(() => this.#untrack(flight), ignore)
     })
     return flight.promise
   }
@@ -330,6 +351,7 @@ export class Engine {
         softTimer.unref()
       })
       stored.finally(() => clearTimeout(softTimer)).catch(() => {})
+      flight.background = stored.then(ignore, ignore)
       result = Promise.race([stored, soft])
     }
     try {
@@ -384,11 +406,24 @@ export class Engine {
   }
 
   /** Stores a response (or any value) written outside a factory, with the write path's conditional L2 store (under `fence`, from `lease`). */
-  put (t: Target, entry: Entry, gens: string[] | null, fence = ''): void {
+  put (t: Target, entry: Entry, gens: string[] | null, fence = '', fill?: Fill): void {
+    if (fill !== undefined) this.#untrack(fill)
     const now = this.now()
+    // invalidated while the response was produced: it may be what the invalidation removed
+    if (fill?.poisoned === true) {
+      if (fence) this.#releaseLease(t.key, fence)
+      return
+    }
     if (t.ns.l1) this.l1.set(t.key, entry, now)
     if (this.l2 && gens) this.#storeL2(t, entry, gens, fence, now)
     else if (fence) this.#releaseLease(t.key, fence)
+  }
+
+  /** Registers a value about to be produced outside a factory (a route's response), for `put` or `release`: an invalidation meanwhile marks it. */
+  fill (t: Target): Fill {
+    const fill: Fill = { key: t.key, tags: t.tags, poisoned: false }
+    this.#track(fill)
+    return fill
   }
 
   /**
@@ -399,11 +434,18 @@ export class Engine {
    */
   async lease (t: Target): Promise<LeaseOutcome> {
     if (!t.ns.lease || !this.l2 || !this.bus) return { fence: '' }
-    return this.#lease(t, newFlight(t.tags), true)
+    const flight = newFlight(t)
+    this.#track(flight)
+    try {
+      return await this.#lease(t, flight, true)
+    } finally {
+      this.#untrack(flight)
+    }
   }
 
   /** Gives up a lease taken by `lease` without storing (the response was not cacheable): the waiters take it in turn. */
-  release (t: Target, fence: string): void {
+  release (t: Target, fence: string, fill?: Fill): void {
+    if (fill !== undefined) this.#untrack(fill)
     if (fence && this.l2 && this.bus) this.#releaseLease(t.key, fence)
   }
 
@@ -458,7 +500,7 @@ export class Engine {
     this.log.info('@headroom/cache: invalidation bus back; L1 cleared since messages may have been lost')
     this.#seq++
     this.l1.clear()
-    for (const flight of this.#inflight.values()) flight.poisoned = true
+    for (const fills of this.#fills.values()) for (const fill of fills) fill.poisoned = true
   }
 
   #invalidateLocal (keys: string[], tags: string[]): void {
@@ -466,8 +508,8 @@ export class Engine {
     this.#poison(keys)
     if (tags.length > 0) {
       this.l1.deleteTags(tags)
-      for (const flight of this.#inflight.values()) {
-        if (flight.tags.some((tag) => tags.includes(tag))) flight.poisoned = true
+      for (const fills of this.#fills.values()) {
+        for (const fill of fills) if (fill.tags.some((tag) => tags.includes(tag))) fill.poisoned = true
       }
     }
   }
@@ -476,9 +518,20 @@ export class Engine {
   #poison (keys: string[]): void {
     this.#seq++
     for (const key of keys) {
-      const flight = this.#inflight.get(key)
-      if (flight) flight.poisoned = true
+      const fills = this.#fills.get(key)
+      if (fills) for (const fill of fills) fill.poisoned = true
     }
+  }
+
+  #track (fill: Fill): void {
+    const fills = this.#fills.get(fill.key)
+    if (fills) fills.add(fill)
+    else this.#fills.set(fill.key, new Set([fill]))
+  }
+
+  #untrack (fill: Fill): void {
+    const fills = this.#fills.get(fill.key)
+    if (fills?.delete(fill) === true && fills.size === 0) this.#fills.delete(fill.key)
   }
 
   /** Queues an invalidation for replay, remembering when it happened (see #unreplayed). */

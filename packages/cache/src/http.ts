@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { makeEntry, MAX_KEY_LENGTH, type Entry } from './entry.js'
-import type { Engine, Target } from './engine.js'
+import type { Engine, Fill, Target } from './engine.js'
 import { InvalidKey, InvalidOption, InvalidUser, UnknownNamespace, UserRequired } from './errors.js'
 import { RouteFlights, type RouteFlight } from './flights.js'
 import type { PerUserNamespace, SharedNamespace } from './namespace.js'
@@ -18,6 +18,8 @@ interface Pending {
   flight: RouteFlight | undefined
   /** the cross-instance lease this request holds (`lease: true` namespaces) */
   fence: string
+  /** marked by an invalidation of the key while the handler runs: the response is then not stored */
+  fill: Fill
 }
 
 const kPending = Symbol('headroom.cache.pending')
@@ -133,7 +135,7 @@ export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): voi
 
     const miss = (request: FastifyRequest, t: Target, flight: RouteFlight | undefined, done: (err?: Error) => void, fence = ''): void => {
       annotateRequest(t, 'miss', false)
-      ;(request as Req)[kPending] = { target: t, gens: deps.engine.generations(t), cacheControl, flight, fence }
+      ;(request as Req)[kPending] = { target: t, gens: deps.engine.generations(t), cacheControl, flight, fence, fill: deps.engine.fill(t) }
       done()
     }
 
@@ -165,8 +167,9 @@ export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): voi
       entry.decoded = stored
       reply.header('etag', `"${entry.version}"`).header('cache-control', pending.cacheControl).header('x-cache', 'miss')
       pending.gens.then((gens) => {
-        deps.engine.put(pending.target, entry, gens, pending.fence)
-        pending.flight?.settle(entry)
+        deps.engine.put(pending.target, entry, gens, pending.fence, pending.fill)
+        // invalidated meanwhile: waiters (some began after the write) run their own handler
+        pending.flight?.settle(pending.fill.poisoned ? undefined : entry)
         done(null, payload)
       }, () => {
         abandon(pending)
@@ -186,7 +189,7 @@ export function installHttpCache (fastify: FastifyInstance, deps: HttpDeps): voi
 
     const abandon = (pending: Pending): void => {
       pending.flight?.settle()
-      deps.engine.release(pending.target, pending.fence)
+      deps.engine.release(pending.target, pending.fence, pending.fill)
     }
 
     route.preHandler = append(route.preHandler, preHandler)
