@@ -42,12 +42,6 @@ function retryAfterOf (err: HandledError): string {
  */
 export function errorHandler (err: HandledError, request: FastifyRequest, reply: FastifyReply, logClientErrors = true): ErrorBody {
   const statusCode = statusOf(err)
-  // A request refused in an onRequest hook that runs before @fastify/cookie's
-  // (shed by @headroom/health) has no parsed cookies, and @headroom/session's
-  // onSend reads request.cookies: without this, its TypeError replaced the
-  // shedding 503's body (code, request id) with Fastify's own.
-  const withCookies = request as FastifyRequest & { cookies: Record<string, string | undefined> | null }
-  if (withCookies.cookies === null) withCookies.cookies = {}
   const code = typeof err.code === 'string' && PUBLIC_CODE.test(err.code) ? err.code : undefined
   const error = STATUS_CODES[statusCode] ?? 'Error'
   reply.code(statusCode)

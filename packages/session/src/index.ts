@@ -150,7 +150,8 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
     }
     if (session === null) {
       // destroyed in this request: the browser forgets the id too
-      if (request.cookies[cookieName] !== undefined) reply.clearCookie(cookieName, { path: options.cookie.path, domain: options.cookie.domain })
+      // a request refused before @fastify/cookie's hook ran (load shedding) has no parsed cookies
+      if (request.cookies?.[cookieName] !== undefined) reply.clearCookie(cookieName, { path: options.cookie.path, domain: options.cookie.domain })
       done()
       return
     }
@@ -160,7 +161,7 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
       return
     }
     // @fastify/session clears a cookie signed by an older (still accepted) secret; re-issue it signed by the newest
-    const resign = request.cookies[cookieName] !== session.encryptedSessionId
+    const resign = request.cookies?.[cookieName] !== session.encryptedSessionId
     if (loadedExpiry - Date.now() > maxAge - touchAfter) {
       if (resign) sendCookie(request, reply)
       done()
