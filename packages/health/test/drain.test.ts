@@ -47,7 +47,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 t.test('SIGTERM under keep-alive load: readiness 503 at once, zero failed requests, exit 0 within drain delay + timeout', async (t) => {
   const drainDelayMs = 1500
   const drainTimeoutMs = 3000
-  const slowMs = 600
+  const slowMs = 1000
   const server = await startServer(t, { DRAIN_DELAY_MS: String(drainDelayMs), DRAIN_TIMEOUT_MS: String(drainTimeoutMs), SLOW_MS: String(slowMs) })
   const { child, address } = server
 
@@ -75,9 +75,13 @@ t.test('SIGTERM under keep-alive load: readiness 503 at once, zero failed reques
   const signalledAt = Date.now()
   child.kill('SIGTERM')
   stopAt = signalledAt + drainDelayMs - 200
-  // a slow request that is certainly in flight when the listener closes
-  const lastSlow = sleep(drainDelayMs - 150).then(async () => {
-    const outcome = await get(agent, `${address}/slow`)
+  // a slow request (1 s) that is certainly in flight when the listener closes: sent
+  // 700 ms before, on a connection of its own (not queued behind the load's sockets),
+  // so a loaded machine's lateness does not make it arrive after the close
+  const own = new http.Agent({ keepAlive: false })
+  t.teardown(() => own.destroy())
+  const lastSlow = sleep(drainDelayMs - 700).then(async () => {
+    const outcome = await get(own, `${address}/slow`)
     return { ...outcome, at: Date.now() - signalledAt }
   })
 
