@@ -65,6 +65,8 @@ t.test('production logs: JSON lines with service, version, env and the request i
     DATABASE_URL: databaseUrl,
     NODE_ENV: 'production',
     DRAIN_DELAY_MS: '0',
+    // production logs only failed and slow requests by default (request-log.test.ts): this test reads a 401's line
+    REQUEST_LOG: 'all',
     SESSION_SECRET: 'production-test-secret-0123456789-abcdefghij'
   })
   const res = await fetch(`${server.url}/api/transactions`, { headers: { 'x-request-id': 'prod-trace-7' } })
