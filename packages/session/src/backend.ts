@@ -174,7 +174,8 @@ export class RedisBackend {
   /** deletes a session's hash only (log-out-everywhere prunes the index itself) */
   async unlink (id: string): Promise<void> {
     const key = this.sessionKey(id)
-    await this.run(key, async (c) => replies(await this.#publishing(c.multi().unlink(key), id).exec()))
+    if (this.publisher === null) await this.run(key, (c) => c.unlink(key))
+    else await this.run(key, async (c) => replies(await this.#publishing(c.multi().unlink(key), id).exec()))
   }
 
   /**

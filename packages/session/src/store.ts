@@ -77,7 +77,10 @@ export class HeadroomStore {
       })
       : null
     options.metrics.fallbackActive.set(options.client ? 0 : 1)
-    if (this.#redis && options.hot) {
+    // Not on a Redis Cluster: a PUBLISH reaches subscribers on other nodes over the cluster bus,
+    // asynchronously, so the PING that orders a hot read after every earlier invalidation
+    // vouches only for messages its own node already had (seen as stale reads in a failover).
+    if (this.#redis && options.hot && !this.#redis.outages.cluster) {
       const hot = this.#hot = new HotSessions(options.hot.max, options.hot.maxAgeMs, options.metrics)
       const bus = this.#bus = new InvalidationBus<HotMessage>(this.#redis.client, {
         channel: `${options.keyPrefix}bus`,

@@ -51,6 +51,7 @@ export async function clusterBackend (t: Test): Promise<OutageFixture> {
     client: () => clusterClient(t, cluster.startupNodes),
     admin: clusterClient(t, cluster.startupNodes),
     prefix: 'c:',
+    cluster: true,
     async commandStats () {
       const out: Record<string, number> = {}
       for (const n of nodes) parseStats(await n.info('commandstats'), out)

@@ -153,9 +153,14 @@ export async function startRedisCluster (t: TestContext, options: PrivateRedisCl
   const baseDir = mkdtempSync(join(tmpdir(), `${PRIVATE_DIR_PREFIX}redis-cluster-`))
   const nodes: PrivateRedis[] = []
   const clients: Cluster[] = []
+  // ports picked here are free now, but only bound when the nodes start: a node must not take
+  // another's bus port (port + 10000), nor the other way round
+  const taken = new Set<number>()
   for (let i = 0; i < masters * (1 + replicas); i++) {
     // the cluster bus listens on port + 10000
-    const port = await freePortPair(10_000)
+    let port = await freePortPair(10_000)
+    while (taken.has(port) || taken.has(port + 10_000)) port = await freePortPair(10_000)
+    taken.add(port).add(port + 10_000)
     nodes.push(redisServer(t, baseDir, port, [
       '--cluster-enabled', 'yes',
       '--cluster-config-file', join(baseDir, `nodes-${port}.conf`),
