@@ -151,7 +151,9 @@ export class HeadroomStore {
     }
     // Served only once the bus has delivered every invalidation published before this request
     // arrived: a logout acknowledged on another instance is never honoured here afterwards.
-    this.#bus!.sync(this.#o.guard?.commandTimeoutMs ?? 250).then((vouched) => {
+    // The sync gets half a command timeout, so that a read after a failed sync still has
+    // the other half: one request, one timeout (a frozen Redis cost 250 + 56 ms with a full one).
+    this.#bus!.sync(Math.ceil((this.#o.guard?.commandTimeoutMs ?? 250) / 2)).then((vouched) => {
       if (vouched && hot!.get(id) === entry && entry.expiresAt > Date.now() && !this.#inMemory(id)) {
         this.#o.metrics.hotHits.inc()
         this.#mirror.lru.get(id)
