@@ -149,13 +149,17 @@ function createServer (t: TestContext, baseDir: string, port: number, extra: () 
     async destroy () {
       if (destroyed) return
       destroyed = true
-      unguard()
-      const running = pid()
-      if (running !== null) {
-        await pgCtl(['-m', 'immediate', '-w', '-t', '30', 'stop']).catch(() => {})
-        await waitFor(`postgres ${port} to exit`, () => !isAlive(running), 15_000).catch(() => {})
+      // the exit guard stays until the directory is gone (see private-redis.ts)
+      try {
+        const running = pid()
+        if (running !== null) {
+          await pgCtl(['-m', 'immediate', '-w', '-t', '30', 'stop']).catch(() => {})
+          await waitFor(`postgres ${port} to exit`, () => !isAlive(running), 15_000).catch(() => {})
+        }
+      } finally {
+        rmSync(baseDir, { recursive: true, force: true })
+        unguard()
       }
-      rmSync(baseDir, { recursive: true, force: true })
     },
     ...extra()
   }

@@ -96,9 +96,14 @@ function redisServer (t: TestContext, baseDir: string, port: number, args: strin
     async destroy () {
       if (destroyed) return
       destroyed = true
-      unguard()
-      await stopChild('SIGKILL')
-      rmSync(baseDir, { recursive: true, force: true })
+      // the exit guard stays until the directory is gone: a process that exits
+      // while this awaits (a runner's process.exit, a signal) still cleans up
+      try {
+        await stopChild('SIGKILL')
+      } finally {
+        rmSync(baseDir, { recursive: true, force: true })
+        unguard()
+      }
     }
   }
   const unguard = guardExit(() => {
