@@ -1,6 +1,8 @@
 import { isolatedSchema, startRedis, startRedisCluster, uniqueId, waitFor, type PrivateRedis, type TestContext } from '@headroom/testing'
+import { createConnection, createServer, type Socket } from 'node:net'
 import { Redis } from 'ioredis'
 import t from 'tap'
+import { REDIS_CONNECT_WAIT_MS } from '../src/redis.js'
 import { clusterUrl } from './backends.js'
 import { build, DIST_SERVER, runServer } from './dist-server.js'
 import { Client } from './helpers.js'
@@ -18,8 +20,15 @@ import { Client } from './helpers.js'
  * start that waits on Redis with no bound (never listening).
  */
 
-/** spawn to "Server listening": node's start, the bounded Redis waits (3 s + the plugins' 1–2 s), migrations */
-const START_BOUND_MS = 45_000
+/**
+ * Building the app while Redis is down: the bounded waits (3 s for the
+ * client, then the plugins' first round trips, 1–2 s each) plus generous
+ * slack for a machine at load 10+. A start that waits on Redis without a
+ * bound never gets here (runServer gives up after LISTEN_TIMEOUT_MS).
+ */
+const APP_BOUND_MS = REDIS_CONNECT_WAIT_MS + 25_000
+/** spawn to "Server listening", node's own start included: only against a hang (seen: 49 s at load 24) */
+const LISTEN_TIMEOUT_MS = 120_000
 /** Redis back to readiness `pass`: a reconnect (at most 2 s apart) plus a health-check period (5 s) */
 const RECOVERY_BOUND_MS = 45_000
 
@@ -72,6 +81,43 @@ const outages: Record<string, (t: TestContext) => Promise<Outage>> = {
     signal(redis, 'SIGSTOP')
     return { url: redis.url, keys: (p) => scan([admin(t, redis.port)], `${p}*`), heal: async () => signal(redis, 'SIGCONT') }
   },
+  async 'one Redis behind a TCP proxy that accepts and never answers' (t) {
+    // a proxy (or a load balancer's VIP) up while the Redis behind it is not:
+    // connections are accepted and hang; healed, new ones reach a real Redis
+    const redis = await startRedis(t)
+    const held = new Set<Socket>()
+    const all = new Set<Socket>()
+    let healed = false
+    const proxy = createServer((socket) => {
+      socket.on('error', () => {})
+      all.add(socket)
+      socket.on('close', () => all.delete(socket))
+      if (!healed) {
+        held.add(socket)
+        return
+      }
+      const upstream = createConnection(redis.port, '127.0.0.1')
+      upstream.on('error', () => socket.destroy())
+      socket.on('close', () => upstream.destroy())
+      socket.pipe(upstream).pipe(socket)
+    })
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => new Promise<void>((resolve) => {
+      proxy.close(() => resolve())
+      for (const s of all) s.destroy()
+    }))
+    const port = (proxy.address() as { port: number }).port
+    return {
+      url: `redis://127.0.0.1:${port}`,
+      keys: (p) => scan([admin(t, redis.port)], `${p}*`),
+      async heal () {
+        // the proxy's backend comes up and it drops the connections it held (as a proxy does when its backend check passes)
+        healed = true
+        for (const s of held) s.destroy()
+        held.clear()
+      }
+    }
+  },
   async 'a Redis Cluster, every node refusing' (t) {
     const cluster = await startRedisCluster(t, { masters: 3 })
     await Promise.all(cluster.nodes.map((n) => n.kill()))
@@ -116,10 +162,13 @@ for (const [name, outage] of Object.entries(outages)) {
       MARKET_LATENCY_MS: '0',
       MARKET_FAILURE_RATE: '0',
       INSIGHTS_COST_MS: '0'
-    })
+    }, LISTEN_TIMEOUT_MS)
     const startMs = performance.now() - spawned
-    t.comment(`listening ${Math.round(startMs)} ms after the spawn`)
-    t.ok(startMs < START_BOUND_MS, `listening within ${START_BOUND_MS} ms (${Math.round(startMs)} ms)`)
+    // the phases of the start (server.ts's startup line): node and the imports, migrations, building the app
+    const startup = server.output().split('\n').filter((l) => l.includes('"startup"')).map((l) => JSON.parse(l).startup as { bootMs: number, migrateMs: number, appMs: number })[0]
+    t.comment(`listening ${Math.round(startMs)} ms after the spawn: ${JSON.stringify(startup)}`)
+    // what depends on Redis is building the app (its waits are bounded); node's own start depends on the machine's load
+    t.ok(startup !== undefined && startup.appMs < APP_BOUND_MS, `the app built within ${APP_BOUND_MS} ms while Redis is down (${startup?.appMs} ms)`)
     t.match(server.output(), /starting degraded/, 'the start says it is degraded')
 
     const readiness = async () => {
