@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startPostgres, uniqueId, type PrivatePostgres, type TestContext } from '@headroom/testing'
-import t from 'tap'
+import { startPostgres, uniqueId, type PrivatePostgres } from '@headroom/testing'
+import t, { type Test } from 'tap'
 import { DATABASE_CONNECT_TIMEOUT_MS } from '../src/database-check.js'
 import { build, DIST_SERVER } from './dist-server.js'
 
@@ -19,7 +19,7 @@ import { build, DIST_SERVER } from './dist-server.js'
 const EXIT_BOUND_MS = DATABASE_CONNECT_TIMEOUT_MS + 60_000
 const PASSWORD = 'not-to-be-printed-4711'
 
-async function startFails (t: TestContext, databaseUrl: string) {
+async function startFails (t: Test, databaseUrl: string) {
   const cwd = mkdtempSync(join(tmpdir(), 'finance-api-cwd-'))
   const started = performance.now()
   const child = spawn(process.execPath, ['--enable-source-maps', DIST_SERVER], {
