@@ -2,6 +2,7 @@ import { pathToFileURL } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppOptions } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
+import { checkDatabase, DatabaseUnreachableError } from './database-check.js'
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded.js'
 import { loadErrorReporter } from './error-reporting.js'
 import { serviceIdentity } from './logging.js'
@@ -25,6 +26,8 @@ export async function createApp (config: Config, overrides: Omit<AppOptions, 'co
   const databaseUrl = config.databaseUrl ?? (embedded = await startEmbeddedPostgres({ dataDir: config.pgliteDataDir })).url
   try {
     const started = performance.now()
+    // DATABASE_URL unusable (down, wrong host, port, name or credentials): one line and exit 1, no waiting (README)
+    if (!embedded) await checkDatabase(databaseUrl)
     const applied = config.migrateOnStart ? await migrate(databaseUrl) : []
     const schema = await schemaStatus(databaseUrl)
     if (schema.missing.length > 0) throw new SchemaTooOldError(schema)
@@ -87,7 +90,7 @@ async function main () {
   try {
     await start(config, { handleSignals: true, errorReporter })
   } catch (err) {
-    if (err instanceof SchemaTooOldError) {
+    if (err instanceof SchemaTooOldError || err instanceof DatabaseUnreachableError) {
       console.error(err.message)
       process.exit(1)
     }

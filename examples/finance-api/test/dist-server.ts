@@ -21,7 +21,7 @@ export const build = () => (built ??= run('pnpm', ['--filter', 'finance-api', 'b
  * need not be), so the migrations and static files must be found next to
  * the compiled file. SIGTERM ends it through the drain.
  */
-export async function runServer (t: TestContext, entry: string, env: Record<string, string>) {
+export async function runServer (t: TestContext, entry: string, env: Record<string, string>, listenTimeoutMs = 60_000) {
   const cwd = mkdtempSync(join(tmpdir(), 'finance-api-cwd-'))
   const child = spawn(process.execPath, ['--enable-source-maps', entry], {
     cwd,
@@ -37,7 +37,7 @@ export async function runServer (t: TestContext, entry: string, env: Record<stri
   let output = ''
   child.stderr.on('data', (d) => { output += d })
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "Server listening" within 60 s:\n${output}`)), 60_000)
+    const timer = setTimeout(() => reject(new Error(`no "Server listening" within ${listenTimeoutMs} ms:\n${output}`)), listenTimeoutMs)
     child.stdout.on('data', (d) => {
       output += d
       const m = /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(output)

@@ -164,9 +164,12 @@ export class InvalidationBus<M extends object> {
       if (this.#closed || this.#node !== sub) return
       setTimeout(() => { this.#subscribeToNode().catch(() => {}) }, 100).unref()
     })
-    const epoch = this.#epoch
     await sub.subscribe(this.channel)
-    if (epoch !== this.#epoch) return
+    // Not the epoch: a master lost meanwhile bumps it too (the cluster client
+    // drops the nodes it cannot reach while this SUBSCRIBE waits on one of
+    // them), and this subscription is still good. Only this connection
+    // ending makes it stale, and its 'end' subscribes again.
+    if (this.#closed || this.#node !== sub || sub.status !== 'ready') return
     this.connected = true
     this.#resyncIfDown()
   }
