@@ -123,6 +123,6 @@ t.test('a duplicate check name fails before the guard listens to the client', as
   t.teardown(() => app.close())
   getHub(app).addCheck({ name: 'redis:demo', check: async () => ({ status: 'pass' }) })
   app.register(seamPlugin({ option: client }, {}))
-  await t.rejects(app.ready(), errors.DuplicateCheck)
+  await t.rejects(async () => { await app.ready() }, errors.DuplicateCheck)
   t.same(listeners(client), before)
 })

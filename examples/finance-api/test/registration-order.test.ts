@@ -5,7 +5,7 @@ import headroomPool from '@headroom/pool'
 import headroomRateLimit from '@headroom/ratelimit'
 import { headroomSession } from '@headroom/session'
 import { databaseUrl, isolatedRedis } from '@headroom/testing'
-import { headroomHealth, type HealthReport } from '../src/index.js'
+import { headroomHealth, type HealthReport } from '@headroom/health'
 
 // Every headroom plugin, registered in every order and nesting an app can
 // choose: readiness must run every plugin's checks and /metrics serve every
