@@ -60,8 +60,8 @@ export function isRedisClient (value: unknown): value is RedisClient {
  * (`RedisGuard`: bounded commands, circuit), registers the readiness check
  * `redis:<name>` with the app's hub, and on close disposes of the guard
  * (it stops listening to the client, which it never closes) and removes the
- * check. Call it from the plugin function, before anything that can throw
- * after it: a failed registration does not reach `onClose`.
+ * check. Call it at the top of the plugin function, so a bad `redis`
+ * option fails before anything else is set up.
  */
 export function useRedis (fastify: FastifyInstance, options: UseRedisOptions): RedisSeam {
   const { name, owner, option, check, withoutClient, critical = false, ...guardOptions } = options
