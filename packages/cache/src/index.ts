@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { findRedis, getHub, type HealthCheckResult } from '@headroom/core'
+import { useRedis } from '@headroom/core'
 import { Bus } from './bus.js'
 import { Engine } from './engine.js'
 import { UnknownNamespace } from './errors.js'
@@ -57,34 +57,45 @@ export const kEngine = Symbol.for('headroom.cache.engine')
 
 const plugin: FastifyPluginAsync<CacheOptions> = async (fastify, opts) => {
   const options = normalizeOptions(opts)
-  const hub = getHub(fastify)
-  const client = findRedis(fastify, options.redis)
+  const redis = useRedis(fastify, {
+    name: 'cache',
+    owner: '@headroom/cache',
+    option: options.redis,
+    commandTimeoutMs: options.commandTimeoutMs,
+    failureThreshold: options.failureThreshold,
+    resetTimeoutMs: options.resetTimeoutMs,
+    onStateChange: (state) => {
+      if (state === 'open') fastify.log.warn('@headroom/cache: Redis unavailable; serving from L1 and the factory')
+      else if (state === 'closed') fastify.log.info('@headroom/cache: Redis is back')
+    },
+    withoutClient: 'no Redis configured: L1 only (single instance)',
+    check: async ({ guard }) => {
+      if (live.degraded && guard.breaker.allowsCall) {
+        // a probe, so recovery shows without waiting for traffic (a client that is not ready fails it at once)
+        await guard.run((c) => c.ping()).catch(() => {})
+      }
+      if (live.degraded) return { status: 'warn', output: 'Redis unavailable: serving from L1 and the source; invalidations are queued', observedValue: live.pendingReplay, observedUnit: 'pending invalidations' }
+      return { status: 'pass', observedValue: l1.bytes, observedUnit: 'L1 bytes' }
+    }
+  })
+  const { client, guard } = redis
   const instanceId = randomBytes(8).toString('base64url')
   const l1 = new L1(options.l1)
 
   // the closures below run only after `live` exists (at scrape time, on bus messages)
-  const metrics = createMetrics(hub.registry, () => ({ bytes: l1.bytes, entries: l1.entries, degraded: live.degraded }))
+  const metrics = createMetrics(redis.hub.registry, () => ({ bytes: l1.bytes, entries: l1.entries, degraded: live.degraded }))
 
   let l2: L2 | null = null
   let bus: Bus | null = null
-  if (client) {
-    l2 = new L2(client, options.prefix, {
-      name: 'cache',
-      commandTimeoutMs: options.commandTimeoutMs,
-      failureThreshold: options.failureThreshold,
-      resetTimeoutMs: options.resetTimeoutMs,
-      onStateChange: (state) => {
-        if (state === 'open') fastify.log.warn('@headroom/cache: Redis unavailable; serving from L1 and the factory')
-        else if (state === 'closed') fastify.log.info('@headroom/cache: Redis is back')
-      }
-    }, options.waitForReplicas)
+  if (client && guard) {
+    l2 = new L2(guard, options.prefix, options.waitForReplicas)
     bus = new Bus(client, l2.channel, instanceId, {
       onInvalidate: (keys, tags) => live.onRemoteInvalidate(keys, tags),
       onResync: () => live.onResync()
     }, fastify.log)
   }
   const live = new Engine(l1, l2, bus, metrics, options.now, fastify.log, options.replayLimit)
-  if (bus) await bus.start(Math.max(1000, l2!.guard.commandTimeoutMs))
+  if (bus) await bus.start(Math.max(1000, guard!.commandTimeoutMs))
 
   const namespaces = new Map<string, SharedNamespace | PerUserNamespace>()
   for (const ns of options.namespaces.values()) {
@@ -115,26 +126,10 @@ const plugin: FastifyPluginAsync<CacheOptions> = async (fastify, opts) => {
   Object.defineProperty(cache, kEngine, { value: live })
   fastify.decorate('cache', cache)
 
-  hub.addCheck({
-    name: 'redis:cache',
-    owner: '@headroom/cache',
-    critical: false,
-    check: async (): Promise<HealthCheckResult> => {
-      if (!l2) return { status: 'pass', output: 'no Redis configured: L1 only (single instance)' }
-      if (live.degraded && l2.guard.breaker.allowsCall && l2.guard.client.status === 'ready') {
-        // a probe, so recovery shows without waiting for traffic
-        await l2.run((c) => c.ping()).catch(() => {})
-      }
-      if (live.degraded) return { status: 'warn', output: 'Redis unavailable: serving from L1 and the source; invalidations are queued', observedValue: live.pendingReplay, observedUnit: 'pending invalidations' }
-      return { status: 'pass', observedValue: l1.bytes, observedUnit: 'L1 bytes' }
-    }
-  })
-
   installHttpCache(fastify, { engine: live, namespace: (name) => namespaces.get(name) })
 
   fastify.addHook('onClose', async () => {
     live.stop()
-    hub.removeCheck('redis:cache')
     l1.clear()
     await bus?.close()
   })

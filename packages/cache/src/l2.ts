@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
-import { RedisGuard, errors as coreErrors, withTimeout, type RedisClient, type RedisGuardOptions } from '@headroom/core'
+import { withTimeout, type RedisClient, type RedisGuard } from '@headroom/core'
 import { decodeEntry, encodeEntry, expiresAt, type Entry } from './entry.js'
 import { ACQUIRE, BUMP_TAG, DELETE, ENROL, SET, STORE } from './scripts.js'
 
@@ -28,9 +28,10 @@ export function slotTag (s: string): string {
 }
 
 /**
- * The shared tier. Every command goes through core's RedisGuard (bounded by
- * the command timeout, fails fast when the client is not ready, circuit
- * breaker), so an outage costs a request at most one timeout.
+ * The shared tier. Every command goes through the plugin's RedisGuard, from
+ * core's useRedis (bounded by the command timeout, fails fast when the
+ * client is not ready, circuit breaker), so an outage costs a request at
+ * most one timeout.
  *
  * Slot layout: an entry's keys (`e:`, `g:` generation, `l:` lease) share the
  * hash tag `{<scoped key>}`, a tag's keys (`ts:` member set, `tg:`
@@ -47,23 +48,20 @@ export class L2 {
 
   readonly #replicas: number
 
-  constructor (client: RedisClient, prefix: string, guardOptions: RedisGuardOptions, waitForReplicas = 0) {
-    this.guard = new RedisGuard(client, guardOptions)
+  constructor (guard: RedisGuard, prefix: string, waitForReplicas = 0) {
+    this.guard = guard
     this.#replicas = waitForReplicas
     this.#p = prefix
-    this.#cluster = (client as { isCluster?: boolean }).isCluster === true
+    this.#cluster = (guard.client as { isCluster?: boolean }).isCluster === true
     this.channel = `${prefix}bus`
   }
 
   /**
-   * Through the guard, but only while the client is connected: a client
-   * still reconnecting fails here at once without counting as a failed
-   * probe, so the breaker's back-off does not keep growing through an
-   * outage and the first call after the reconnect closes it.
+   * Through the guard: a client still reconnecting fails at once without
+   * counting as a failed probe, so the breaker's back-off does not keep
+   * growing through an outage and the first call after the reconnect closes it.
    */
   run<T> (fn: (client: RedisClient) => Promise<T>): Promise<T> {
-    const status = this.guard.client.status
-    if (status !== 'ready') return Promise.reject(new coreErrors.RedisUnavailable(`client is ${status}`))
     return this.guard.run(fn)
   }
 

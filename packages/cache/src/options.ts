@@ -176,9 +176,7 @@ export function normalizeOptions (opts: CacheOptions = {}): NormalizedOptions {
   if (typeof prefix !== 'string') throw new InvalidOption('prefix', 'must be a string')
   // a brace would become the hash tag of every key: the whole cache in one Redis Cluster slot
   if (/[{}]/.test(prefix)) throw new InvalidOption('prefix', 'must not contain { or }: on a Redis Cluster every key would share one hash slot')
-  if (opts.redis !== undefined && (typeof opts.redis !== 'object' || opts.redis === null || typeof (opts.redis as { duplicate?: unknown }).duplicate !== 'function')) {
-    throw new InvalidOption('redis', 'must be an ioredis Redis or Cluster instance')
-  }
+  // `redis` is validated by core's useRedis, with every plugin's: one check, one message
   if (opts.now !== undefined && typeof opts.now !== 'function') throw new InvalidOption('now', 'must be a function returning epoch milliseconds')
 
   const root: ResolvedNamespace = {

@@ -13,7 +13,6 @@ t.test('bad options fail at register with a message naming the option', async (t
     [{ namespaces: { http: { perUser: true } } }, /"namespaces\.http\.perUser"/],
     [{ l1: { maxBytes: 0 } }, /"l1\.maxBytes"/],
     [{ l1: { maxBytes: 10, maxEntryBytes: 100 } }, /"l1\.maxEntryBytes"/],
-    [{ redis: 'redis://localhost' }, /"redis"/],
     [{ defaults: { perUser: true } }, /"defaults\.perUser"/],
     [{ prefix: 'app{1}:' }, /"prefix".*one hash slot/],
     [{ waitForReplicas: 1.5 }, /"waitForReplicas"/]

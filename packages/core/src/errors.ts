@@ -23,3 +23,18 @@ export const CircuitOpen = createError<[string]>(
   'Circuit "%s" is open: not calling the dependency until it recovers',
   503
 )
+
+/** A plugin option that cannot work, e.g. a `redis` that is not an ioredis client. */
+export const InvalidOption = createError<[string, string, string]>(
+  'HEADROOM_CORE_INVALID_OPTION',
+  'Invalid %s option "%s": %s',
+  500,
+  TypeError
+)
+
+/** Two copies of @headroom/core with different majors of the hub contract in one app. */
+export const IncompatibleHub = createError<[string, string]>(
+  'HEADROOM_CORE_INCOMPATIBLE_HUB',
+  'Two incompatible copies of @headroom/core in one app: this one speaks hub contract %s, the app\'s hub was created by one speaking %s. Install a single @headroom/core (it is a peer dependency of every headroom plugin) so the plugins share one hub',
+  500
+)

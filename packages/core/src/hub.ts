@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { Registry, type Metric } from 'prom-client'
-import { DuplicateCheck } from './errors.js'
+import { DuplicateCheck, IncompatibleHub } from './errors.js'
 
 /** The result of one health check, in the shape of the IETF health-check draft. */
 export interface HealthCheckResult {
@@ -33,6 +33,8 @@ export interface CheckRegistration {
  * health checks every plugin contributes. @headroom/health serves both.
  */
 export interface Hub {
+  /** the hub contract this hub speaks (`HUB_CONTRACT` of the core that created it) */
+  readonly contract: string
   readonly registry: Registry
   addCheck (registration: CheckRegistration): void
   removeCheck (name: string): void
@@ -42,10 +44,20 @@ export interface Hub {
 
 export const kHub = Symbol.for('headroom.hub')
 
+/**
+ * The version of the hub's shape (what is above: its fields and methods),
+ * `major.minor`. Copies of @headroom/core with the same major share one hub;
+ * a different major fails at registration (`HEADROOM_CORE_INCOMPATIBLE_HUB`)
+ * instead of two cores reading each other's state wrongly. A minor adds
+ * only what a caller can do without. Bump the major on any other change.
+ */
+export const HUB_CONTRACT = '1.0'
+
 function createHub (): Hub {
   const registry = new Registry()
   const checks = new Map<string, CheckRegistration>()
   return {
+    contract: HUB_CONTRACT,
     registry,
     addCheck (registration) {
       if (checks.has(registration.name)) throw new DuplicateCheck(registration.name)
@@ -58,19 +70,28 @@ function createHub (): Hub {
   }
 }
 
+const major = (contract: unknown): string => typeof contract === 'string' ? contract.split('.')[0]! : 'unknown'
+
 /**
  * The hub of the app `fastify` belongs to, created by whichever headroom
- * plugin asks first. Call it from a plugin wrapped in fastify-plugin (as all
- * headroom plugins are), so the hub lands on the context the app registered
- * the plugin in and every sibling plugin finds the same one.
+ * plugin asks first. It is anchored on the app's server (`fastify.server`,
+ * the http.Server every encapsulation context of one app shares), not on a
+ * context: a plugin registered inside an encapsulated context still reports
+ * its checks and metrics to @headroom/health registered anywhere else in the
+ * app. The anchor is a `Symbol.for` property, so compatible copies of
+ * @headroom/core in one app share the hub; an incompatible copy throws
+ * `HEADROOM_CORE_INCOMPATIBLE_HUB`.
  */
 export function getHub (fastify: FastifyInstance): Hub {
-  const holder = fastify as unknown as Record<symbol, Hub | undefined>
-  let hub = holder[kHub]
-  if (!hub) {
-    hub = createHub()
-    fastify.decorate(kHub as unknown as string, hub)
+  const anchor = (fastify.server ?? fastify) as unknown as Record<symbol, Hub | undefined>
+  const found = anchor[kHub]
+  if (found) {
+    if (major(found.contract) !== major(HUB_CONTRACT)) throw new IncompatibleHub(HUB_CONTRACT, String(found.contract ?? 'unknown'))
+    return found
   }
+  const hub = createHub()
+  // not enumerable: the server is the application's object, and this is headroom's private state
+  Object.defineProperty(anchor, kHub, { value: hub, configurable: true })
   return hub
 }
 

@@ -1,4 +1,4 @@
-export { getHub, metric, kHub, type Hub, type HealthCheck, type HealthCheckResult, type CheckRegistration } from './hub.js'
+export { getHub, metric, kHub, HUB_CONTRACT, type Hub, type HealthCheck, type HealthCheckResult, type CheckRegistration } from './hub.js'
 export {
   CircuitBreaker, type CircuitBreakerOptions, type CircuitState,
   DEFAULT_FAILURE_THRESHOLD, DEFAULT_RESET_TIMEOUT_MS, DEFAULT_MAX_RESET_TIMEOUT_MS
@@ -7,3 +7,4 @@ export { RedisGuard, findRedis, servesSlots, withTimeout, DEFAULT_COMMAND_TIMEOU
 export * as errors from './errors.js'
 export { tracer, childSpan, withSpan, failSpan, recordingSpan } from './tracing.js'
 export { InvalidationBus, type InvalidationBusOptions, type BusEnvelope } from './bus.js'
+export { useRedis, isRedisClient, type UseRedisOptions, type RedisSeam } from './seam.js'

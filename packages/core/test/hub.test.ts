@@ -51,3 +51,30 @@ t.test('a duplicate check name is refused with a coded error', async (t) => {
     t.equal((err as { code: string }).code, 'HEADROOM_CORE_DUPLICATE_CHECK')
   }
 })
+
+t.test('the hub is the app\'s, not the context\'s: encapsulated contributors and readers share it', async (t) => {
+  for (const layout of ['contributor in a child first', 'reader in a child first', 'both in children', 'nested three deep']) {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    const seen: string[][] = []
+    const child = (p: FastifyPluginAsync<{ seen: string[][] }>, depth = 1): FastifyPluginAsync => async (c) => {
+      if (depth > 1) await c.register(child(p, depth - 1))
+      else await c.register(p, { seen })
+    }
+    if (layout === 'contributor in a child first') {
+      await app.register(child(contributes('a')))
+      await app.register(reads, { seen })
+    } else if (layout === 'reader in a child first') {
+      await app.register(child(reads))
+      await app.register(contributes('a'))
+    } else if (layout === 'both in children') {
+      await app.register(child(contributes('a')))
+      await app.register(child(reads))
+    } else {
+      await app.register(child(contributes('a'), 3))
+      await app.register(child(reads, 3))
+    }
+    await app.ready()
+    t.same(seen[0], ['a'], layout)
+  }
+})

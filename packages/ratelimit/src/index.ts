@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { findRedis, getHub, recordingSpan, RedisGuard } from '@headroom/core'
+import { recordingSpan, useRedis } from '@headroom/core'
 import type { Span } from '@opentelemetry/api'
 import { makePolicy, normalizeOptions, type HeadroomRateLimitOptions, type Policy } from './options.js'
 import { InvalidOption, QuotaExceeded, StoreUnavailable } from './errors.js'
@@ -83,30 +83,34 @@ const QUOTA_EXCEEDED_CODE = new QuotaExceeded('', 0).code
 
 const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opts) => {
   const options = normalizeOptions(opts)
-  const hub = getHub(fastify)
-  // `guard` is read when /metrics is scraped, after registration
-  const metrics = createMetrics(hub.registry, () => mode() === 'fallback')
-
-  const client = findRedis(fastify, options.redis)
-  const guard = client
-    ? new RedisGuard(client, {
-      name: 'ratelimit',
-      ...(options.commandTimeoutMs !== undefined && { commandTimeoutMs: options.commandTimeoutMs }),
-      ...(options.failureThreshold !== undefined && { failureThreshold: options.failureThreshold }),
-      ...(options.resetTimeoutMs !== undefined && { resetTimeoutMs: options.resetTimeoutMs }),
-      onStateChange (state) {
-        if (state === 'open') {
-          fastify.log.warn({ onStoreDown: options.onStoreDown }, 'rate limit: Redis unreachable, store-down policy applies')
-        } else if (state === 'closed') {
-          fastify.log.info('rate limit: Redis is back, shared limits apply again')
-        }
+  const redis = useRedis(fastify, {
+    name: 'ratelimit',
+    owner: OWNER,
+    option: options.redis,
+    commandTimeoutMs: options.commandTimeoutMs,
+    failureThreshold: options.failureThreshold,
+    resetTimeoutMs: options.resetTimeoutMs,
+    onStateChange (state) {
+      if (state === 'open') {
+        fastify.log.warn({ onStoreDown: options.onStoreDown }, 'rate limit: Redis unreachable, store-down policy applies')
+      } else if (state === 'closed') {
+        fastify.log.info('rate limit: Redis is back, shared limits apply again')
       }
-    })
-    : null
+    },
+    check: async ({ ready, client }) => {
+      if (ready) return { status: 'pass' }
+      const status = options.onStoreDown === 'closed' ? 'fail' : 'warn'
+      return { status, output: `Redis unreachable (client ${client.status}); onStoreDown: ${options.onStoreDown}` }
+    }
+  })
+  const { guard } = redis
+  // `mode` is read when /metrics is scraped, after registration
+  const metrics = createMetrics(redis.hub.registry, () => mode() === 'fallback')
+
   /** where decisions are made: 'fallback' from the first failed command until the circuit closes, or while the client is not connected */
   function mode (): 'local' | 'redis' | 'fallback' {
     if (!guard) return 'local'
-    return guard.healthy && guard.client.status === 'ready' ? 'redis' : 'fallback'
+    return redis.ready ? 'redis' : 'fallback'
   }
   const engine = new Engine({
     guard,
@@ -117,19 +121,6 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     blockMaxKeys: options.blockMaxKeys,
     events: { onDecided: (policy, source, n) => metrics.fallback.labels(policy.name, source).inc(n) }
   })
-
-  if (guard) {
-    hub.addCheck({
-      name: 'redis:ratelimit',
-      owner: OWNER,
-      critical: false,
-      check: async () => {
-        if (guard.healthy && guard.client.status === 'ready') return { status: 'pass' }
-        const status = options.onStoreDown === 'closed' ? 'fail' : 'warn'
-        return { status, output: `Redis unreachable (client ${guard.client.status}); onStoreDown: ${options.onStoreDown}` }
-      }
-    })
-  }
 
   const identity = clientIdentity(options)
   const skipper = makeSkipper(options)

@@ -308,10 +308,8 @@ export function normalizeOptions (opts: HeadroomRateLimitOptions = {}): Normaliz
   if (!Number.isInteger(ipv6Subnet) || ipv6Subnet < 1 || ipv6Subnet > 128) {
     throw new InvalidOption('ipv6Subnet', `expected an integer 1-128, got ${JSON.stringify(opts.ipv6Subnet)}`)
   }
+  // `redis` is validated by core's useRedis, with every plugin's: one check, one message
   const redis = opts.redis
-  if (redis !== undefined && (typeof redis !== 'object' || redis === null || typeof (redis as { defineCommand?: unknown }).defineCommand !== 'function')) {
-    throw new InvalidOption('redis', 'expected an ioredis client or Cluster')
-  }
   const prefix = opts.prefix ?? DEFAULT_PREFIX
   if (typeof prefix !== 'string') throw new InvalidOption('prefix', 'expected a string')
   const onStoreDown = opts.onStoreDown ?? 'local'

@@ -26,7 +26,6 @@ const bad: Array<[string, unknown]> = [
   ['identify', 'user'],
   ['hook', 'onSend'],
   ['ipv6Subnet', 129],
-  ['redis', { get: () => null }],
   ['staticAssets', 'yes'],
   ['skipPaths', '/health'],
   ['localBlock', true],

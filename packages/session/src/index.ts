@@ -1,6 +1,6 @@
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
-import { findRedis, getHub, RedisGuard } from '@headroom/core'
+import { useRedis } from '@headroom/core'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, onSendHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { encode } from './codec.js'
@@ -62,19 +62,26 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
   const log = fastify.log.child({ plugin: '@headroom/session' })
   if (options.generatedSecret) log.warn('no `secret` configured: a random one signs cookies, so sessions end with this process')
 
-  const client = findRedis(fastify, options.redis)
-  if (!client) log.warn('no Redis client (option `redis` or @fastify/redis): sessions live in this process\'s memory only')
-  const hub = getHub(fastify)
-  const metrics = createMetrics(hub.registry)
   // the probe is the only caller while the store is on its fallback: its back-off is capped low, so recovery follows Redis within seconds
-  const guard = client
-    ? new RedisGuard(client, {
-      name: 'session',
-      commandTimeoutMs: options.commandTimeoutMs,
-      resetTimeoutMs: options.probeIntervalMs,
-      maxResetTimeoutMs: Math.max(options.probeIntervalMs, MAX_PROBE_BACKOFF_MS)
-    })
-    : null
+  const redis = useRedis(fastify, {
+    name: 'session',
+    owner: '@headroom/session',
+    option: options.redis,
+    commandTimeoutMs: options.commandTimeoutMs,
+    resetTimeoutMs: options.probeIntervalMs,
+    maxResetTimeoutMs: Math.max(options.probeIntervalMs, MAX_PROBE_BACKOFF_MS),
+    withoutClient: 'no Redis configured: in-memory sessions on this instance',
+    check: async () => {
+      // the store's own outage tracking (per Cluster node), not the guard's circuit, decides the fallback
+      if (store.fallbackActive) {
+        return { status: 'warn', output: 'Redis unavailable: sessions are served from this instance\'s memory', observedValue: store.pending, observedUnit: 'sessions to write back' }
+      }
+      return { status: 'pass' }
+    }
+  })
+  const { client, guard } = redis
+  if (!client) log.warn('no Redis client (option `redis` or @fastify/redis): sessions live in this process\'s memory only')
+  const metrics = createMetrics(redis.hub.registry)
   const store = new HeadroomStore({
     client,
     guard,
@@ -186,22 +193,8 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
   }
   fastify.decorate('sessions', manager)
 
-  hub.addCheck({
-    name: 'redis:session',
-    owner: '@headroom/session',
-    critical: false,
-    check: async () => {
-      if (!client) return { status: 'pass', output: 'no Redis configured: in-memory sessions on this instance' }
-      if (store.fallbackActive) {
-        return { status: 'warn', output: 'Redis unavailable: sessions are served from this instance\'s memory', observedValue: store.pending, observedUnit: 'sessions to write back' }
-      }
-      return { status: 'pass' }
-    }
-  })
-
   fastify.addHook('onClose', async () => {
     await store.close()
-    hub.removeCheck('redis:session')
   })
 }
 

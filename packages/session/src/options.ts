@@ -177,10 +177,8 @@ export function normalizeOptions (opts: SessionOptions = {}): NormalizedOptions 
   if (typeof path !== 'string' || !path.startsWith('/')) throw new InvalidOption('cookie.path', "expected a path starting with '/'")
   if (c.domain !== undefined && typeof c.domain !== 'string') throw new InvalidOption('cookie.domain', 'expected a string')
 
+  // `redis` is validated by core's useRedis, with every plugin's: one check, one message
   const redis = opts.redis
-  if (redis !== undefined && (typeof redis !== 'object' || redis === null || typeof (redis as { hgetall?: unknown }).hgetall !== 'function')) {
-    throw new InvalidOption('redis', 'expected an ioredis Redis or Cluster client')
-  }
 
   const hot = opts.hot ?? {}
   if (hot !== false && (typeof hot !== 'object' || hot === null)) throw new InvalidOption('hot', 'expected false or an object')

@@ -37,7 +37,6 @@ t.test('bad options fail at register with a message naming the option', async (t
     ['cookie.sameSite', { cookie: { sameSite: 'none', secure: false } }],
     ['cookie.httpOnly', { production: true, secret: 'Vq3x9LkP0aZm7RtY2wBn5CdE8fGh1JsU4oQi6', cookie: { httpOnly: false } }],
     ['secret', { secret: [] }],
-    ['redis', { redis: {} as never }],
     ['maxSize', { maxSize: 0 }],
     ['cookieName', { cookieName: 'bad name' }]
   ]
