@@ -3,7 +3,7 @@ import type { Bus } from './bus.js'
 import { makeEntry, type Entry } from './entry.js'
 import { compute, type Factory } from './factory.js'
 import type { Fill } from './fills.js'
-import { Flights, type Flight, type LeaseOutcome, type Read, type Target } from './flight.js'
+import { Flights, type Flight, type LeaseOutcome, type Read, type Target } from './singleflight.js'
 import type { L1 } from './l1.js'
 import type { L2 } from './l2.js'
 import type { CacheMetrics } from './metrics.js'
@@ -13,7 +13,7 @@ import { context, trace } from '@opentelemetry/api'
 
 export type { Factory, FactoryContext } from './factory.js'
 export type { Fill } from './fills.js'
-export type { LeaseOutcome, Target } from './flight.js'
+export type { LeaseOutcome, Target } from './singleflight.js'
 
 /**
  * The two-tier read/write path shared by every namespace and the HTTP

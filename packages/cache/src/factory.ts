@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { raceTimeout } from '@headroom/core'
 import { expiresAt, makeEntry, type Entry } from './entry.js'
 import { FactoryTimeout } from './errors.js'
-import type { Flight, Target } from './flight.js'
+import type { Flight, Target } from './singleflight.js'
 import { errMessage } from './invalidation.js'
 import type { L1 } from './l1.js'
 
