@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
-import pg from 'pg'
+import type pg from 'pg'
 import { raceTimeout, type Observer } from '@headroom/core'
 import { describe, isConnectionError } from './classify.js'
 import { Failures } from './failures.js'
@@ -33,9 +33,10 @@ type Callback = (err: Error | null | undefined, result?: pg.QueryResult) => void
  * `connectionTimeoutMillis` restarts when a queued request moves on to open a
  * connection. So at most `max` requests at a time get past this gate (a
  * PermitQueue) to `pool.connect()` (which then never queues them); up to
- * `maxWaiting` wait for a permit; everyone else fails at once. A request that waited gets
- * only what is left of `acquireTimeoutMs` for the connect. Opening a
- * connection is bounded by the client's own connect timeout.
+ * `maxWaiting` wait for a permit; everyone else fails at once. A request
+ * that waited gets only what is left of `acquireTimeoutMs` for the connect.
+ * Opening a connection is bounded by the client's own connect timeout (see
+ * connections.ts); the errors are the pool's own (see failures.ts).
  */
 export class Target implements PoolStats {
   readonly pool: pg.Pool
