@@ -1,3 +1,4 @@
+import { raceTimeout } from '@headroom/core'
 import type { Entry } from './entry.js'
 
 /** One cached route key being produced by a request's handler in this process. */
@@ -40,16 +41,6 @@ export class RouteFlights {
 
   /** the leader's entry, or undefined once `ms` have passed (a handler that hangs does not hold its waiters longer) */
   static wait (flight: RouteFlight, ms: number): Promise<Entry | undefined> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), ms)
-      timer.unref()
-      flight.done.then((entry) => {
-        clearTimeout(timer)
-        resolve(entry)
-      }, () => {
-        clearTimeout(timer)
-        resolve(undefined)
-      })
-    })
+    return raceTimeout(flight.done.catch(() => undefined), ms, () => undefined)
   }
 }

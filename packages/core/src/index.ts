@@ -3,6 +3,8 @@ export {
   CircuitBreaker, type CircuitBreakerOptions, type CircuitState,
   DEFAULT_FAILURE_THRESHOLD, DEFAULT_RESET_TIMEOUT_MS, DEFAULT_MAX_RESET_TIMEOUT_MS
 } from './breaker.js'
+export { FastHistogram, type Observer } from './histogram.js'
+export { raceTimeout } from './timeout.js'
 export { RedisGuard, findRedis, servesSlots, withTimeout, DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient, type RedisGuardOptions } from './redis.js'
 export * as errors from './errors.js'
 export { tracer, childSpan, withSpan, failSpan, recordingSpan } from './tracing.js'

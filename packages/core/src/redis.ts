@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Cluster, Redis } from 'ioredis'
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from './breaker.js'
 import { RedisTimeout, RedisUnavailable } from './errors.js'
+import { raceTimeout } from './timeout.js'
 
 export type RedisClient = Redis | Cluster
 
@@ -91,31 +92,12 @@ export function servesSlots (client: RedisClient, node: string): boolean {
 
 /**
  * Rejects with `RedisTimeout` if `promise` has not settled within `ms`; the
- * timer never keeps the process alive.
- *
- * Busy is not down: after the event loop was blocked (a long synchronous
- * task, a GC pause, a CPU-starved process), timers run before sockets are
- * read, so a reply that arrived during the stall would still look like a
- * timeout and a healthy Redis would be taken for an outage. So when the timer
- * fires, the verdict waits for the loop's next I/O pass (`setImmediate` runs
- * after it): a reply already in the socket settles the call first. A Redis
- * that really does not answer costs one poll pass more. Start the bound when
- * the command is written: a caller that queues commands for a later turn
- * (a batch) bounds them when it sends them.
+ * timer never keeps the process alive. Busy is not down: the verdict waits
+ * for the loop's next I/O pass (see `raceTimeout`), so a reply that arrived
+ * while the loop was blocked is not taken for an outage. Start the bound when
+ * the command is written: a caller that queues commands for a later turn (a
+ * batch) bounds them when it sends them.
  */
 export function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  let pass: NodeJS.Immediate | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      // not unref()ed: an unref()ed immediate lets the poll pass block until
-      // some other I/O, which with a frozen Redis can be seconds away
-      pass = setImmediate(() => reject(new RedisTimeout(ms)))
-    }, ms)
-    timer.unref()
-  })
-  return Promise.race([promise, timeout]).finally(() => {
-    clearTimeout(timer)
-    if (pass) clearImmediate(pass)
-  })
+  return raceTimeout(promise, ms, () => { throw new RedisTimeout(ms) }, true)
 }

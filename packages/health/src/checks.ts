@@ -1,4 +1,4 @@
-import type { CheckRegistration, HealthCheckResult, Hub } from '@headroom/core'
+import { raceTimeout, type CheckRegistration, type HealthCheckResult, type Hub } from '@headroom/core'
 
 export interface CachedResult extends HealthCheckResult {
   critical: boolean
@@ -108,12 +108,7 @@ export class CheckRunner {
       settled = Promise.resolve({ status: 'fail', output: err instanceof Error ? err.message : String(err) })
     }
     settled = settled.finally(() => this.#running.delete(name))
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<HealthCheckResult>((resolve) => {
-      timer = setTimeout(() => resolve({ status: 'fail', output: `timed out after ${timeoutMs} ms` }), timeoutMs)
-      timer.unref()
-    })
-    return Promise.race([settled, timeout]).finally(() => clearTimeout(timer))
+    return raceTimeout(settled, timeoutMs, (): HealthCheckResult => ({ status: 'fail', output: `timed out after ${timeoutMs} ms` }))
   }
 
   /** The last result of each check that is still registered. */

@@ -1,6 +1,6 @@
 import { METHODS } from 'node:http'
-import { metric } from '@headroom/core'
-import { collectDefaultMetrics, Counter, Gauge, type Metric, type Registry } from 'prom-client'
+import { FastHistogram, metric, type Observer } from '@headroom/core'
+import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client'
 import type { CachedResult } from './checks.js'
 
 /** The route label of every request that matched no route: one bucket, whatever the URL. */
@@ -11,79 +11,10 @@ export const kNotTraffic = Symbol.for('headroom.health.notTraffic')
 
 const METHOD_INDEX = new Map(METHODS.map((m, i) => [m, i]))
 
-/** The counts of one label set: cumulative buckets are only computed at scrape time. */
-interface Series {
-  labels: { method: string, route: string, status_code: string }
-  buckets: Float64Array
-  sum: number
-  count: number
-}
-
 interface RouteSeries {
   route: string
   /** by status code × method: no label hashing on the request path */
-  series: Map<number, Series>
-}
-
-/**
- * A Prometheus histogram with the request path cut to a bucket search and
- * three additions. prom-client's own `observe()` validates and hashes the
- * labels on every call, which is most of what fastify-metrics costs; here a
- * route's series are found by number and the exposition (prom-client's
- * Registry, same text format) is built when scraped.
- */
-class RequestDurationHistogram {
-  readonly name = 'headroom_health_http_request_duration_seconds'
-  readonly help = 'HTTP request duration by method, route template and status code; unmatched URLs are route="__unknown__"'
-  readonly type = 'histogram'
-  readonly aggregator = 'sum'
-  readonly #bounds: number[]
-  readonly #all = new Set<Series>()
-
-  constructor (bounds: number[]) {
-    this.#bounds = bounds
-  }
-
-  create (method: string, route: string, statusCode: number): Series {
-    const series: Series = { labels: { method, route, status_code: String(statusCode) }, buckets: new Float64Array(this.#bounds.length), sum: 0, count: 0 }
-    this.#all.add(series)
-    return series
-  }
-
-  observe (series: Series, seconds: number): void {
-    const bounds = this.#bounds
-    for (let i = 0; i < bounds.length; i++) {
-      if (seconds <= (bounds[i] as number)) {
-        (series.buckets[i] as number)++
-        break
-      }
-    }
-    series.sum += seconds
-    series.count++
-  }
-
-  async get () {
-    const values: Array<{ metricName: string, labels: Record<string, string | number>, value: number }> = []
-    for (const s of this.#all) {
-      let cumulative = 0
-      this.#bounds.forEach((le, i) => {
-        cumulative += s.buckets[i] as number
-        values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le }, value: cumulative })
-      })
-      values.push({ metricName: `${this.name}_bucket`, labels: { ...s.labels, le: '+Inf' }, value: s.count })
-      values.push({ metricName: `${this.name}_sum`, labels: s.labels, value: s.sum })
-      values.push({ metricName: `${this.name}_count`, labels: s.labels, value: s.count })
-    }
-    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator }
-  }
-
-  reset (): void {
-    for (const s of this.#all) {
-      s.buckets.fill(0)
-      s.sum = 0
-      s.count = 0
-    }
-  }
+  series: Map<number, Observer>
 }
 
 type TrackedSocket = object & { once: (event: 'close', fn: () => void) => unknown }
@@ -94,18 +25,17 @@ type TrackedSocket = object & { once: (event: 'close', fn: () => void) => unknow
  * and the requests in flight.
  */
 export class HttpMetrics {
-  readonly duration: RequestDurationHistogram
+  /** core's FastHistogram: prom-client's `observe()` validates and hashes the labels on every call, which is most of what fastify-metrics costs */
+  readonly duration: FastHistogram
   inFlight = 0
   readonly #routes = new WeakMap<object, RouteSeries | null>()
   /** requests being answered on each connection; a socket is never extended with properties of ours */
   readonly #active = new WeakMap<object, number>()
 
   constructor (registry: Registry, buckets: number[]) {
-    this.duration = metric(registry, 'headroom_health_http_request_duration_seconds', (registers) => {
-      const histogram = new RequestDurationHistogram(buckets)
-      for (const r of registers) r.registerMetric(histogram as unknown as Metric)
-      return histogram as unknown as Metric
-    }) as unknown as RequestDurationHistogram
+    this.duration = FastHistogram.in(registry, 'headroom_health_http_request_duration_seconds',
+      'HTTP request duration by method, route template and status code; unmatched URLs are route="__unknown__"',
+      ['method', 'route', 'status_code'], buckets)
     const self = this
     metric(registry, 'headroom_health_http_requests_in_flight', (registers) => new Gauge({
       name: 'headroom_health_http_requests_in_flight',
@@ -163,10 +93,10 @@ export class HttpMetrics {
     const key = statusCode * 64 + (METHOD_INDEX.get(method) ?? 63)
     let series = route.series.get(key)
     if (series === undefined) {
-      series = this.duration.create(METHOD_INDEX.has(method) ? method : 'OTHER', route.route, statusCode)
+      series = this.duration.labels(METHOD_INDEX.has(method) ? method : 'OTHER', route.route, String(statusCode))
       route.series.set(key, series)
     }
-    this.duration.observe(series, seconds)
+    series.observe(seconds)
   }
 }
 

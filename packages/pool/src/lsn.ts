@@ -8,6 +8,9 @@ import { InvalidToken } from './errors.js'
  */
 export type ConsistencyToken = string
 
+/** the WAL position after a write, read on the connection that wrote */
+export const LSN_SQL = 'SELECT pg_current_wal_insert_lsn()::text AS lsn'
+
 const LSN = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/
 
 /** the LSN as a bigint, or null when `text` is not an LSN */

@@ -1,6 +1,5 @@
-import { metric } from '@headroom/core'
+import { FastHistogram, metric } from '@headroom/core'
 import { Counter, Gauge, type Registry } from 'prom-client'
-import { FastHistogram } from './histogram.js'
 import type { StatementCounters } from './statements.js'
 
 /** what a pool reports to the gauges, read at scrape time */

@@ -1,3 +1,6 @@
+import type pg from 'pg'
+import { textOf } from './tracing.js'
+
 /**
  * Query labels for the metrics: the name the caller gave, else the statement
  * with its literals replaced by `?`, whitespace collapsed and cut to 80
@@ -5,25 +8,34 @@
  * statement built by string concatenation cannot blow up the registry.
  */
 export class QueryNames {
-  private readonly byText = new Map<string, string>()
-  private readonly labels = new Set<string>()
+  readonly #byText = new Map<string, string>()
+  readonly #labels = new Set<string>()
 
-  constructor (private readonly maxNames: number) {}
+  readonly #maxNames: number
+
+  constructor (maxNames: number) {
+    this.#maxNames = maxNames
+  }
 
   label (text: string, name?: string): string {
-    if (name !== undefined) return this.admit(name.slice(0, 80))
-    const cached = this.byText.get(text)
+    if (name !== undefined) return this.#admit(name.slice(0, 80))
+    const cached = this.#byText.get(text)
     if (cached !== undefined) return cached
-    const label = this.admit(normalizeStatement(text))
+    const label = this.#admit(normalizeStatement(text))
     // statements are usually constants; the cap keeps concatenated ones from growing the cache
-    if (this.byText.size < this.maxNames * 10) this.byText.set(text, label)
+    if (this.#byText.size < this.#maxNames * 10) this.#byText.set(text, label)
     return label
   }
 
-  private admit (label: string): string {
-    if (this.labels.has(label)) return label
-    if (this.labels.size >= this.maxNames) return 'other'
-    this.labels.add(label)
+  /** the label of `query`: `options.name`, else the query config's own `name`, else its normalised statement */
+  of (query: string | pg.QueryConfig, options?: { name?: string }): string {
+    return this.label(textOf(query), options?.name ?? (typeof query === 'string' ? undefined : query.name))
+  }
+
+  #admit (label: string): string {
+    if (this.#labels.has(label)) return label
+    if (this.#labels.size >= this.#maxNames) return 'other'
+    this.#labels.add(label)
     return label
   }
 }

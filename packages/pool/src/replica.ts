@@ -1,4 +1,4 @@
-import type { HealthCheckResult } from '@headroom/core'
+import { raceTimeout, type HealthCheckResult } from '@headroom/core'
 import { describe } from './classify.js'
 import { parseLsn } from './lsn.js'
 import type { ReplicaStats } from './metrics.js'
@@ -29,15 +29,20 @@ export class Replica implements ReplicaStats {
   lsn: bigint | null = null
   /** false when the server is not in recovery (it is a primary, so always fresh) */
   standby = true
-  private passes: number
-  private reason = 'not checked yet'
-  private checking = false
+  #passes: number
+  #reason = 'not checked yet'
+  #checking = false
 
-  constructor (readonly index: number, config: pg.ClientConfig, private readonly ctx: TargetContext) {
+  readonly index: number
+  readonly #ctx: TargetContext
+
+  constructor (index: number, config: pg.ClientConfig, ctx: TargetContext) {
+    this.index = index
+    this.#ctx = ctx
     const o = ctx.options
     this.target = new Target(`replica:${index}`, 'replica', config, { min: o.replicaMin, max: o.replicaMax }, ctx)
     // the first passing check admits a replica; after an ejection it takes replicaReadmitAfter of them
-    this.passes = o.replicaReadmitAfter - 1
+    this.#passes = o.replicaReadmitAfter - 1
   }
 
   get label (): string {
@@ -60,19 +65,19 @@ export class Replica implements ReplicaStats {
   }
 
   eject (reason: 'error' | 'lag', detail: string): void {
-    this.passes = 0
-    this.reason = detail
+    this.#passes = 0
+    this.#reason = detail
     if (!this.up) return
     this.up = false
-    this.ctx.metrics.ejections.inc({ pool: this.label, reason })
-    this.ctx.log.warn({ pool: this.label, reason: detail }, 'PostgreSQL replica ejected: reads go to the other replicas or the primary')
+    this.#ctx.metrics.ejections.inc({ pool: this.label, reason })
+    this.#ctx.log.warn({ pool: this.label, reason: detail }, 'PostgreSQL replica ejected: reads go to the other replicas or the primary')
   }
 
-  private pass (): void {
-    this.passes++
-    if (!this.up && this.passes >= this.ctx.options.replicaReadmitAfter) {
+  #pass (): void {
+    this.#passes++
+    if (!this.up && this.#passes >= this.#ctx.options.replicaReadmitAfter) {
       this.up = true
-      this.ctx.log.info({ pool: this.label, lagMs: this.lagMs }, 'PostgreSQL replica admitted: it takes reads')
+      this.#ctx.log.info({ pool: this.label, lagMs: this.lagMs }, 'PostgreSQL replica admitted: it takes reads')
     }
   }
 
@@ -83,34 +88,30 @@ export class Replica implements ReplicaStats {
    * based on the age of the last replayed transaction, would say it is).
    */
   async check (primaryLsn: bigint | null = null): Promise<void> {
-    if (this.checking) return
-    this.checking = true
-    const o = this.ctx.options
-    let timer: NodeJS.Timeout | undefined
+    if (this.#checking) return
+    this.#checking = true
+    const o = this.#ctx.options
     try {
-      const timeout = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`health check took longer than replicaCheckTimeoutMs (${o.replicaCheckTimeoutMs} ms)`)), o.replicaCheckTimeoutMs)
-      })
       const check = this.target.use('health check', (c) => c.query<{ standby: boolean, lsn: string | null, lag_ms: number }>(CHECK_SQL))
-      check.catch(() => {})
-      const { rows } = await Promise.race([check, timeout])
+      const { rows } = await raceTimeout(check, o.replicaCheckTimeoutMs, () => {
+        throw new Error(`health check took longer than replicaCheckTimeoutMs (${o.replicaCheckTimeoutMs} ms)`)
+      })
       const row = rows[0]!
       this.observe(row.standby, row.lsn)
       const replayed = parseLsn(row.lsn)
       this.lagMs = primaryLsn !== null && replayed !== null && replayed >= primaryLsn ? 0 : row.lag_ms
       if (this.lagMs > o.maxReplicaLagMs) this.eject('lag', `lagging ${Math.round(this.lagMs)} ms, more than maxReplicaLagMs (${o.maxReplicaLagMs} ms)`)
-      else this.pass()
+      else this.#pass()
     } catch (err) {
       this.lagMs = null
       this.eject('error', describe(err))
     } finally {
-      clearTimeout(timer)
-      this.checking = false
+      this.#checking = false
     }
   }
 
   async health (): Promise<HealthCheckResult> {
     if (this.up) return { status: 'pass', observedValue: Math.round(this.lagMs ?? 0), observedUnit: 'ms' }
-    return { status: 'warn', output: `ejected, reads go elsewhere: ${this.reason}` }
+    return { status: 'warn', output: `ejected, reads go elsewhere: ${this.#reason}` }
   }
 }

@@ -40,18 +40,24 @@ function send (client: pg.PoolClient, config: pg.QueryConfig, values: unknown[] 
  * every connection and two texts never share one.
  */
 export class Statements {
-  private readonly lrus = new WeakMap<pg.PoolClient, Map<string, true>>()
-  private readonly names = new Map<string, string>()
+  readonly #lrus = new WeakMap<pg.PoolClient, Map<string, true>>()
+  readonly #names = new Map<string, string>()
 
-  constructor (private readonly max: number, private readonly counters: StatementCounters) {}
+  readonly #max: number
+  readonly #counters: StatementCounters
+
+  constructor (max: number, counters: StatementCounters) {
+    this.#max = max
+    this.#counters = counters
+  }
 
   /** `headroom_` + 96 bits of the text's SHA-1: well under PostgreSQL's 63-byte identifiers */
   nameOf (text: string): string {
-    let name = this.names.get(text)
+    let name = this.#names.get(text)
     if (name === undefined) {
       name = `headroom_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`
       // statements are usually constants; the cap keeps concatenated ones from growing this map
-      if (this.names.size < this.max * 10) this.names.set(text, name)
+      if (this.#names.size < this.#max * 10) this.#names.set(text, name)
     }
     return name
   }
@@ -68,7 +74,7 @@ export class Statements {
     const name = this.nameOf(text)
     const config: pg.QueryConfig = typeof query === 'string' ? { text, name } : { ...query, name }
     const parsed = (client as unknown as WithParsed).connection.parsedStatements
-    const lru = this.touch(client, name, parsed)
+    const lru = this.#touch(client, name, parsed)
     const wasParsed = parsed[name] !== undefined
     send(client, config, values, (err, result) => {
       if (!err) return cb(err, result)
@@ -77,9 +83,9 @@ export class Statements {
         delete parsed[name]
         // DEALLOCATE goes first on the same connection (pg sends queued queries in order), then the new Parse
         if (code === PLAN_CHANGED) client.query(`DEALLOCATE ${name}`, () => {})
-        this.counters.reprepared(code === PLAN_CHANGED ? 'result_type_changed' : 'missing')
+        this.#counters.reprepared(code === PLAN_CHANGED ? 'result_type_changed' : 'missing')
         send(client, config, values, (retryError, retried) => {
-          if (retryError && parsed[name] === undefined) this.forget(lru, name)
+          if (retryError && parsed[name] === undefined) this.#forget(lru, name)
           cb(retryError, retried)
         })
         return
@@ -87,7 +93,7 @@ export class Statements {
       if (!wasParsed && code === ALREADY_PREPARED) {
         // adopt the server's statement: the second attempt sends only Bind and Execute
         parsed[name] = text
-        this.counters.reprepared('already_prepared')
+        this.#counters.reprepared('already_prepared')
         send(client, config, values, (retryError, retried) => {
           if (retryError && errorCode(retryError) === NO_STATEMENT) delete parsed[name]
           cb(retryError, retried)
@@ -95,30 +101,30 @@ export class Statements {
         return
       }
       // the Parse itself failed (a syntax error): the server holds nothing under this name
-      if (parsed[name] === undefined) this.forget(lru, name)
+      if (parsed[name] === undefined) this.#forget(lru, name)
       cb(err)
     })
   }
 
   /** marks `name` most recently used on `client`; past `max`, the least recently used is deallocated */
-  private touch (client: pg.PoolClient, name: string, parsed: Record<string, string>): Map<string, true> {
-    let lru = this.lrus.get(client)
+  #touch (client: pg.PoolClient, name: string, parsed: Record<string, string>): Map<string, true> {
+    let lru = this.#lrus.get(client)
     if (lru === undefined) {
       const own = new Map<string, true>()
       lru = own
-      this.lrus.set(client, own)
+      this.#lrus.set(client, own)
       // a connection that ends takes its statements with it (server side and pg's map alike)
-      client.once('end', () => { this.counters.size(-own.size) })
+      client.once('end', () => { this.#counters.size(-own.size) })
     }
     if (lru.delete(name)) {
       lru.set(name, true)
       return lru
     }
-    if (lru.size >= this.max) {
+    if (lru.size >= this.#max) {
       const oldest = lru.keys().next().value as string
       lru.delete(oldest)
-      this.counters.size(-1)
-      this.counters.evicted()
+      this.#counters.size(-1)
+      this.#counters.evicted()
       if (parsed[oldest] !== undefined) {
         delete parsed[oldest]
         // queued before this query: one round trip, only when a connection holds more than `max` statements
@@ -126,11 +132,11 @@ export class Statements {
       }
     }
     lru.set(name, true)
-    this.counters.size(1)
+    this.#counters.size(1)
     return lru
   }
 
-  private forget (lru: Map<string, true>, name: string): void {
-    if (lru.delete(name)) this.counters.size(-1)
+  #forget (lru: Map<string, true>, name: string): void {
+    if (lru.delete(name)) this.#counters.size(-1)
   }
 }

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache'
-import { apply, userOf, type Diff, type Fields } from './codec.js'
+import { apply, decode, userOf, type Diff, type Fields } from './codec.js'
 import type { SessionMetrics } from './metrics.js'
 
 export interface Entry {
@@ -87,6 +87,21 @@ export class Mirror {
     this.dirty.delete(id)
     if (entry.deleted) this.lru.delete(id)
     this.#metrics.fallbackSessions.set(this.dirty.size)
+  }
+
+  /** a session as @fastify/session reads it, from its fields */
+  toSession (fields: Fields, expiresAt: number): Record<string, unknown> | null {
+    const data = decode(fields)
+    if (!data) return null
+    // @fastify/session keeps `expires` as cookie.originalExpires: the plugin reads it to decide when to touch
+    data.cookie = { originalMaxAge: this.#maxAge, expires: new Date(expiresAt) }
+    return data
+  }
+
+  /** the session this instance holds, or null (unknown, destroyed or expired) */
+  session (id: string): Record<string, unknown> | null {
+    const entry = this.live(id)
+    return entry ? this.toSession(entry.fields, entry.expiresAt) : null
   }
 
   ofUser (userId: string): Array<[string, Entry]> {
