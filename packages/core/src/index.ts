@@ -7,3 +7,4 @@ export { RedisGuard, findRedis, servesSlots, withTimeout, DEFAULT_COMMAND_TIMEOU
 export * as errors from './errors.js'
 export { tracer, childSpan, withSpan, failSpan, recordingSpan } from './tracing.js'
 export { InvalidationBus, type InvalidationBusOptions, type BusEnvelope } from './bus.js'
+export { rejectUnknownOptions, closest, type OptionNames } from './options.js'

@@ -1,4 +1,4 @@
-import type { CheckRegistration, HealthCheckResult, Hub } from '@headroom/core'
+import type { CheckRegistration, HealthCheckResult, Hub } from '@headroom/core/contracts'
 
 export interface CachedResult extends HealthCheckResult {
   critical: boolean

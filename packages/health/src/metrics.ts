@@ -1,5 +1,5 @@
 import { METHODS } from 'node:http'
-import { metric } from '@headroom/core'
+import { metric } from '@headroom/core/contracts'
 import { collectDefaultMetrics, Counter, Gauge, type Metric, type Registry } from 'prom-client'
 import type { CachedResult } from './checks.js'
 

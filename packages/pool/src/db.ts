@@ -6,7 +6,7 @@ import { type ConsistencyToken, formatLsn, parseLsn, parseToken } from './lsn.js
 import { REPLAY_LSN_SQL, Replica } from './replica.js'
 import type { Target, TargetContext } from './target.js'
 import { ACQUIRE_WAIT_MS, endQuery, poolTracer, startQuery, textOf } from './tracing.js'
-import { withSpan } from '@headroom/core'
+import { withSpan } from '@headroom/core/contracts'
 import { performance } from 'node:perf_hooks'
 
 export type QueryText = string | pg.QueryConfig

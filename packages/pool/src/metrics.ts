@@ -1,4 +1,4 @@
-import { metric } from '@headroom/core'
+import { metric } from '@headroom/core/contracts'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { FastHistogram } from './histogram.js'
 import type { StatementCounters } from './statements.js'
