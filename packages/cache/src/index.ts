@@ -124,7 +124,7 @@ const plugin: FastifyPluginAsync<CacheOptions> = async (fastify, opts) => {
     })
   }
   Object.defineProperty(cache, kEngine, { value: live })
-  fastify.decorate('cache', cache)
+  fastify.decorate(options.decorator, cache)
 
   installHttpCache(fastify, { engine: live, namespace: (name) => namespaces.get(name) })
 
@@ -141,7 +141,7 @@ export default headroomCache
 export { normalizeOptions } from './options.js'
 export {
   DEFAULT_TTL_MS, DEFAULT_HARD_TIMEOUT_MS, DEFAULT_PREFIX, DEFAULT_L1_MAX_BYTES, DEFAULT_L1_MAX_ENTRIES,
-  DEFAULT_L1_MAX_ENTRY_BYTES, DEFAULT_L1_MAX_TTL_MS, DEFAULT_REPLAY_LIMIT, BUILTIN_NAMESPACES,
+  DEFAULT_L1_MAX_ENTRY_BYTES, DEFAULT_L1_MAX_TTL_MS, DEFAULT_REPLAY_LIMIT, DEFAULT_DECORATOR, BUILTIN_NAMESPACES,
   type CacheOptions, type CachePolicy, type NamespaceOptions, type L1Options, type RouteCacheOptions
 } from './options.js'
 export type { Namespace, UserNamespace, UserScope, CacheOperations, WrapOptions, SetOptions } from './namespace.js'

@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify'
-import type { RedisClient } from '@headroom/core'
+import { rejectUnknownOptions, type OptionNames, type RedisClient } from '@headroom/core'
 import { InvalidOption } from './errors.js'
 
 /** How long entries of a namespace live and what happens when their factory is slow or fails. */
 export interface CachePolicy {
-  /** milliseconds an entry is fresh @default DEFAULT_TTL_MS */
+  /** milliseconds an entry is fresh @default 60_000 (DEFAULT_TTL_MS) */
   ttl?: number
   /** milliseconds after `ttl` during which the stale value is served while one background call refreshes it @default 0 */
   staleWhileRevalidate?: number
@@ -12,7 +12,7 @@ export interface CachePolicy {
   staleIfError?: number
   /** soft timeout: after this many ms a stale value (if any) is returned and the factory keeps running in the background; 0 = none @default 0 */
   timeout?: number
-  /** hard timeout: the factory is abandoned (its `signal` aborted) after this many ms @default DEFAULT_HARD_TIMEOUT_MS */
+  /** hard timeout: the factory is abandoned (its `signal` aborted) after this many ms @default 10_000 (DEFAULT_HARD_TIMEOUT_MS) */
   hardTimeout?: number
 }
 
@@ -26,25 +26,26 @@ export interface NamespaceOptions extends CachePolicy {
 }
 
 export interface L1Options {
-  /** bound on the bytes of the serialized values held in L1 @default DEFAULT_L1_MAX_BYTES */
+  /** bound on the bytes of the serialized values held in L1 @default 64 MiB (DEFAULT_L1_MAX_BYTES) */
   maxBytes?: number
-  /** bound on the number of entries in L1 @default DEFAULT_L1_MAX_ENTRIES */
+  /** bound on the number of entries in L1 @default 50_000 (DEFAULT_L1_MAX_ENTRIES) */
   maxEntries?: number
-  /** values bigger than this (serialized) skip L1 and live in L2 only @default DEFAULT_L1_MAX_ENTRY_BYTES */
+  /** values bigger than this (serialized) skip L1 and live in L2 only @default 1 MiB (DEFAULT_L1_MAX_ENTRY_BYTES) */
   maxEntryBytes?: number
-  /** cap on an entry's life in L1, since a lost pub/sub message must not leave it there for its whole TTL @default DEFAULT_L1_MAX_TTL_MS */
+  /** cap on an entry's life in L1, since a lost pub/sub message must not leave it there for its whole TTL @default 30_000 (DEFAULT_L1_MAX_TTL_MS) */
   maxTtl?: number
 }
 
 export interface CacheOptions {
   /** an ioredis client or Cluster; default `fastify.redis`; none: L1 only (one instance) */
   redis?: RedisClient
-  /** prefix of every Redis key and of the pub/sub channel @default DEFAULT_PREFIX */
+  /** prefix of every Redis key and of the pub/sub channel @default 'headroom:cache:' (DEFAULT_PREFIX) */
   prefix?: string
-  /** policy of the `default` namespace (what `fastify.cache.wrap` uses) and base of every other namespace */
+  /** policy of the `default` namespace (what `fastify.cache.wrap` uses) and base of every other namespace @default {} (the CachePolicy defaults) */
   defaults?: NamespaceOptions
-  /** named namespaces with their own policies, e.g. `{ quotes: { ttl: 5000, staleIfError: 60000 } }` */
+  /** named namespaces with their own policies, e.g. `{ quotes: { ttl: 5000, staleIfError: 60000 } }` @default {} (only the built-in `default`, `http` and `http-user`) */
   namespaces?: Record<string, NamespaceOptions>
+  /** bounds of the in-process tier @default {} (the L1Options defaults) */
   l1?: L1Options
   /** Redis command timeout on the request path @default 250 (core's DEFAULT_COMMAND_TIMEOUT_MS) */
   commandTimeoutMs?: number
@@ -52,7 +53,7 @@ export interface CacheOptions {
   failureThreshold?: number
   /** ms before a probe goes to Redis again after the circuit opened @default 1000 */
   resetTimeoutMs?: number
-  /** invalidations (keys or tags) kept to replay in L2 when Redis comes back @default DEFAULT_REPLAY_LIMIT */
+  /** invalidations (keys or tags) kept to replay in L2 when Redis comes back @default 10_000 (DEFAULT_REPLAY_LIMIT) */
   replayLimit?: number
   /**
    * replicas that must hold a `set`, `delete` or `invalidateTags` (Redis WAIT, within the command timeout)
@@ -62,6 +63,13 @@ export interface CacheOptions {
   waitForReplicas?: number
   /** the clock entries are dated with; inject one in tests and trace replays @default Date.now */
   now?: () => number
+  /**
+   * The name of the `fastify` decorator. Set another one to register next to
+   * @fastify/caching, which decorates `fastify.cache` too, and declare its
+   * type (see the README: "Next to @fastify/caching").
+   * @default 'cache' (DEFAULT_DECORATOR)
+   */
+  decorator?: string
 }
 
 /** `config: { cache: ... }` of a route. */
@@ -96,6 +104,8 @@ export const DEFAULT_L1_MAX_ENTRY_BYTES = 1024 * 1024
 export const DEFAULT_L1_MAX_TTL_MS = 30_000
 /** @default 10_000 */
 export const DEFAULT_REPLAY_LIMIT = 10_000
+/** @default 'cache': `fastify.cache` */
+export const DEFAULT_DECORATOR = 'cache'
 /** Namespaces that always exist: `default` for `fastify.cache.wrap`, `http` and `http-user` for routes. */
 export const BUILTIN_NAMESPACES = ['default', 'http', 'http-user'] as const
 
@@ -125,6 +135,7 @@ export interface NormalizedOptions {
   replayLimit: number
   waitForReplicas: number
   now: () => number
+  decorator: string
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/
@@ -170,8 +181,42 @@ function resolveNamespace (name: string, path: string, ns: NamespaceOptions | un
   }
 }
 
+const KNOWN: OptionNames<CacheOptions> = {
+  redis: true,
+  prefix: true,
+  defaults: true,
+  namespaces: true,
+  l1: true,
+  commandTimeoutMs: true,
+  failureThreshold: true,
+  resetTimeoutMs: true,
+  replayLimit: true,
+  waitForReplicas: true,
+  now: true,
+  decorator: true
+}
+const KNOWN_NAMESPACE: OptionNames<NamespaceOptions> = {
+  ttl: true, staleWhileRevalidate: true, staleIfError: true, timeout: true, hardTimeout: true, perUser: true, lease: true, l1: true
+}
+const KNOWN_L1: OptionNames<L1Options> = { maxBytes: true, maxEntries: true, maxEntryBytes: true, maxTtl: true }
+/** async-cache-dedupe's and @fastify/caching's names for our options, so a migration gets a useful message */
+const RENAMED = {
+  storage: 'Redis is `redis` (or fastify.redis), the in-process tier is `l1`',
+  ttl: 'a TTL belongs to a policy: `defaults: { ttl }` or `namespaces: { name: { ttl } }`',
+  stale: 'use `staleWhileRevalidate` in `defaults` or a namespace',
+  expiresIn: 'a TTL belongs to a policy: `defaults: { ttl }` (milliseconds)'
+}
+const invalid = (name: string, reason: string): Error => new InvalidOption(name, reason)
+/** a decorator name: an identifier, so `fastify[name]` reads like the default */
+const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/
+
 export function normalizeOptions (opts: CacheOptions = {}): NormalizedOptions {
   if (typeof opts !== 'object' || opts === null) throw new InvalidOption('options', 'must be an object')
+  rejectUnknownOptions(opts, KNOWN, invalid, RENAMED)
+  rejectUnknownOptions(opts.defaults, KNOWN_NAMESPACE, invalid, {}, 'defaults')
+  rejectUnknownOptions(opts.l1, KNOWN_L1, invalid, {}, 'l1')
+  const decorator = opts.decorator ?? DEFAULT_DECORATOR
+  if (typeof decorator !== 'string' || !IDENTIFIER.test(decorator)) throw new InvalidOption('decorator', `must be an identifier such as 'headroomCache', got ${JSON.stringify(decorator)}`)
   const prefix = opts.prefix ?? DEFAULT_PREFIX
   if (typeof prefix !== 'string') throw new InvalidOption('prefix', 'must be a string')
   // a brace would become the hash tag of every key: the whole cache in one Redis Cluster slot
@@ -202,6 +247,7 @@ export function normalizeOptions (opts: CacheOptions = {}): NormalizedOptions {
   for (const [name, ns] of Object.entries(opts.namespaces ?? {})) {
     if (!NAME.test(name)) throw new InvalidOption(`namespaces.${name}`, 'a namespace name is 1-64 characters of A-Z a-z 0-9 _ . -')
     if (name === 'default') throw new InvalidOption('namespaces.default', 'configure the default namespace with `defaults`')
+    rejectUnknownOptions(ns, KNOWN_NAMESPACE, invalid, {}, `namespaces.${name}`)
     const builtin = namespaces.get(name)
     const resolved = resolveNamespace(name, `namespaces.${name}`, ns, defaults)
     if (builtin && ns.perUser !== undefined && ns.perUser !== builtin.perUser) {
@@ -233,6 +279,7 @@ export function normalizeOptions (opts: CacheOptions = {}): NormalizedOptions {
     resetTimeoutMs: opts.resetTimeoutMs === undefined ? undefined : ms('resetTimeoutMs', opts.resetTimeoutMs, 0, 1),
     replayLimit: ms('replayLimit', opts.replayLimit, DEFAULT_REPLAY_LIMIT),
     waitForReplicas,
-    now: opts.now ?? Date.now
+    now: opts.now ?? Date.now,
+    decorator
   }
 }

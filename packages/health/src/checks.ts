@@ -1,4 +1,4 @@
-import { raceTimeout, type CheckRegistration, type HealthCheckResult, type Hub } from '@headroom/core'
+import { raceTimeout, type CheckRegistration, type HealthCheckResult, type Hub } from '@headroom/core/contracts'
 
 export interface CachedResult extends HealthCheckResult {
   critical: boolean

@@ -1,5 +1,5 @@
 import underPressure from '@fastify/under-pressure'
-import { getHub } from '@headroom/core'
+import { getHub } from '@headroom/core/contracts'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { metricsAccess } from './access.js'

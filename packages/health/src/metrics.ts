@@ -1,5 +1,5 @@
 import { METHODS } from 'node:http'
-import { FastHistogram, metric, type Observer } from '@headroom/core'
+import { FastHistogram, metric, type Observer } from '@headroom/core/contracts'
 import { collectDefaultMetrics, Counter, Gauge, type Registry } from 'prom-client'
 import type { CachedResult } from './checks.js'
 

@@ -1,5 +1,5 @@
 import { getHeapStatistics } from 'node:v8'
-import type { CheckRegistration } from '@headroom/core'
+import { rejectUnknownOptions, type CheckRegistration, type OptionNames } from '@headroom/core/contracts'
 import { InvalidOption } from './errors.js'
 
 /** A check the application adds through the plugin's `checks` option; it lands in the same hub as the plugins' checks. */
@@ -71,7 +71,7 @@ export interface MetricsOptions {
    * @default DEFAULT_METRICS_ALLOW (loopback and private ranges)
    */
   allow?: string[]
-  /** A bearer token that grants access from any address (`Authorization: Bearer <token>`). */
+  /** A bearer token that grants access from any address (`Authorization: Bearer <token>`). @default undefined (addresses only) */
   token?: string
   /**
    * prom-client's `collectDefaultMetrics` on the hub registry (process CPU,
@@ -102,11 +102,11 @@ export interface HealthOptions {
    * @default 2000
    */
   checkTimeoutMs?: number
-  /** Extra checks of the application's own, added to the hub next to the plugins' checks. */
+  /** Extra checks of the application's own, added to the hub next to the plugins' checks. @default [] */
   checks?: AppCheck[]
-  /** Load-shedding thresholds; `false` turns load shedding off. */
+  /** Load-shedding thresholds; `false` turns load shedding off. @default {} (the PressureOptions defaults) */
   pressure?: PressureOptions | false
-  /** /metrics; `false` serves none (the metrics are still collected in the hub registry). */
+  /** /metrics; `false` serves none (the metrics are still collected in the hub registry). @default {} (the MetricsOptions defaults) */
   metrics?: MetricsOptions | false
   /**
    * Drain on SIGTERM and SIGINT. `false` for tests and for embedders who call
@@ -134,9 +134,11 @@ export interface HealthOptions {
    * @default process.exit
    */
   exit?: (code: number) => void
-  /** `serviceId`, `releaseId` and `description` of the IETF health response. */
+  /** `serviceId` of the IETF health response. @default undefined (not sent) */
   serviceId?: string
+  /** `releaseId` of the IETF health response. @default undefined (not sent) */
   releaseId?: string
+  /** `description` of the IETF health response. @default undefined (not sent) */
   description?: string
 }
 
@@ -278,9 +280,50 @@ function normalizeMetrics (opts: MetricsOptions | false | undefined): Normalized
   }
 }
 
+const KNOWN: OptionNames<HealthOptions> = {
+  livenessPath: true,
+  readinessPath: true,
+  checkIntervalMs: true,
+  checkTimeoutMs: true,
+  checks: true,
+  pressure: true,
+  metrics: true,
+  handleSignals: true,
+  drainDelayMs: true,
+  drainTimeoutMs: true,
+  exit: true,
+  serviceId: true,
+  releaseId: true,
+  description: true
+}
+const KNOWN_PRESSURE: OptionNames<PressureOptions> = {
+  maxEventLoopDelayMs: true,
+  maxEventLoopUtilization: true,
+  maxHeapUsedBytes: true,
+  maxRssBytes: true,
+  sampleIntervalMs: true,
+  retryAfterSeconds: true,
+  maxInFlight: true,
+  inFlightRetryAfterSeconds: true
+}
+const KNOWN_METRICS: OptionNames<MetricsOptions> = { path: true, allow: true, token: true, defaultMetrics: true, buckets: true }
+/** @fastify/under-pressure's names for our options, so a migration gets a useful message */
+const RENAMED = {
+  maxEventLoopDelay: 'thresholds live under `pressure`: `pressure.maxEventLoopDelayMs`',
+  maxEventLoopUtilization: 'thresholds live under `pressure`: `pressure.maxEventLoopUtilization`',
+  maxHeapUsedBytes: 'thresholds live under `pressure`: `pressure.maxHeapUsedBytes`',
+  maxRssBytes: 'thresholds live under `pressure`: `pressure.maxRssBytes`',
+  healthCheck: 'add it to `checks` ({ name: "component:measurement", check })',
+  exposeStatusRoute: 'the routes are `livenessPath` and `readinessPath`'
+}
+const invalid = (name: string, reason: string): Error => new InvalidOption(name, reason)
+
 /** Validates every option (one check, one message each) and fills the defaults. */
 export function normalizeOptions (opts: HealthOptions = {}): NormalizedOptions {
   if (typeof opts !== 'object' || opts === null) fail('options', 'must be an object')
+  rejectUnknownOptions(opts, KNOWN, invalid, RENAMED)
+  rejectUnknownOptions(opts.pressure, KNOWN_PRESSURE, invalid, {}, 'pressure')
+  rejectUnknownOptions(opts.metrics, KNOWN_METRICS, invalid, {}, 'metrics')
   const checkIntervalMs = ms('checkIntervalMs', opts.checkIntervalMs, DEFAULT_CHECK_INTERVAL_MS, 10)
   const checkTimeoutMs = ms('checkTimeoutMs', opts.checkTimeoutMs, Math.min(DEFAULT_CHECK_TIMEOUT_MS, checkIntervalMs))
   if (checkTimeoutMs > checkIntervalMs) fail('checkTimeoutMs', `must be at most checkIntervalMs (${checkIntervalMs})`)

@@ -1,4 +1,4 @@
-import { getHub } from '@headroom/core'
+import { getHub } from '@headroom/core/contracts'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { describe, errorCode } from './classify.js'

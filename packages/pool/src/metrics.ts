@@ -1,4 +1,4 @@
-import { FastHistogram, metric } from '@headroom/core'
+import { FastHistogram, metric } from '@headroom/core/contracts'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { StatementCounters } from './statements.js'
 

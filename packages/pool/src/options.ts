@@ -1,4 +1,5 @@
 import type { ClientConfig } from 'pg'
+import { rejectUnknownOptions, type OptionNames } from '@headroom/core/contracts'
 import { InvalidOption } from './errors.js'
 
 /** A server to connect to: a connection string, or pg client options (ssl, password, …). */
@@ -156,7 +157,47 @@ function server (name: string, value: unknown): ClientConfig {
   throw new InvalidOption(name, 'must be a connection string or pg client options')
 }
 
+const KNOWN: OptionNames<PoolOptions> = {
+  primary: true,
+  replicas: true,
+  min: true,
+  max: true,
+  replicaMin: true,
+  replicaMax: true,
+  acquireTimeoutMs: true,
+  maxWaiting: true,
+  retryAfterSeconds: true,
+  statementTimeoutMs: true,
+  idleInTransactionTimeoutMs: true,
+  idleTimeoutMs: true,
+  maxLifetimeMs: true,
+  lifetimeJitter: true,
+  maxReplicaLagMs: true,
+  replicaCheckIntervalMs: true,
+  replicaCheckTimeoutMs: true,
+  replicaReadmitAfter: true,
+  slowQueryMs: true,
+  leakDetectionMs: true,
+  maxQueryNames: true,
+  sessionKey: true,
+  applicationName: true,
+  closeTimeoutMs: true,
+  prepare: true,
+  statementCacheSize: true
+}
+
+/** @fastify/postgres's and pg-pool's names for our options, so a migration gets a useful message */
+const RENAMED = {
+  connectionString: 'the primary is `primary` (a connection string or pg client options)',
+  connectionTimeoutMillis: 'the wait for a connection is `acquireTimeoutMs`',
+  idleTimeoutMillis: 'use `idleTimeoutMs`',
+  maxLifetimeSeconds: 'use `maxLifetimeMs` (milliseconds)',
+  statement_timeout: 'use `statementTimeoutMs`'
+}
+
 export function normalizeOptions (opts: PoolOptions = {}): NormalizedOptions {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidOption('options', 'must be an object')
+  rejectUnknownOptions(opts, KNOWN, (name, reason) => new InvalidOption(name, reason), RENAMED)
   const primary = opts.primary ?? process.env.DATABASE_URL
   if (primary === undefined) throw new InvalidOption('primary', 'is required (or set DATABASE_URL)')
   if (opts.replicas !== undefined && !Array.isArray(opts.replicas)) {

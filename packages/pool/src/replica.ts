@@ -1,4 +1,4 @@
-import { raceTimeout, type HealthCheckResult } from '@headroom/core'
+import { raceTimeout, type HealthCheckResult } from '@headroom/core/contracts'
 import { describe } from './classify.js'
 import { parseLsn } from './lsn.js'
 import type { ReplicaStats } from './metrics.js'

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger } from 'fastify'
 import type pg from 'pg'
-import { raceTimeout, type Observer } from '@headroom/core'
+import { raceTimeout, type Observer } from '@headroom/core/contracts'
 import { describe, isConnectionError } from './classify.js'
 import { Failures } from './failures.js'
 import type { Metrics, PoolStats } from './metrics.js'

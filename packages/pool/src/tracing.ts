@@ -1,4 +1,4 @@
-import { childSpan, failSpan, tracer } from '@headroom/core'
+import { childSpan, failSpan, tracer } from '@headroom/core/contracts'
 import { type Attributes, type Span, SpanKind } from '@opentelemetry/api'
 import type pg from 'pg'
 import { SQLSTATE } from './classify.js'

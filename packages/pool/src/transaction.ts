@@ -1,4 +1,4 @@
-import { withSpan } from '@headroom/core'
+import { withSpan } from '@headroom/core/contracts'
 import type { Span } from '@opentelemetry/api'
 import pg from 'pg'
 import { performance } from 'node:perf_hooks'

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import type { RedisClient } from '@headroom/core'
+import { rejectUnknownOptions, type OptionNames, type RedisClient } from '@headroom/core'
 import { InvalidOption } from './errors.js'
 
 export type RateLimitHookName = 'onRequest' | 'preValidation' | 'preHandler'
@@ -20,6 +20,33 @@ export interface PolicyOptions {
   /** when the policy is checked; `preHandler` sees the parsed body and the authenticated user */
   hook?: RateLimitHookName
 }
+
+/**
+ * A route's `config.rateLimit`, in @fastify/rate-limit's words: `false` never
+ * counts the route; absent, the default policy applies.
+ */
+export interface RouteRateLimitOptions {
+  /** a policy of the `policies` option, or a group: every route naming it shares one quota @default the route's own policy */
+  groupId?: string
+  /** requests per window for this route, or for its group (set by the first route naming it) @default the default `limit` */
+  max?: number
+  /** milliseconds, or a string such as `'15m'` @default the default `window` */
+  timeWindow?: number | string
+  /** the bucket key of this route, replacing the policy's @default the client identity */
+  keyGenerator?: (request: FastifyRequest) => string | number | Promise<string | number>
+  /** when this route is checked @default the policy's hook */
+  hook?: RateLimitHookName
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** @headroom/ratelimit: this route's policy or group; `false`: never counted */
+    rateLimit?: RouteRateLimitOptions | false
+  }
+}
+
+/** Every key of a route's `config.rateLimit`, for the unknown-key check. */
+export const ROUTE_OPTIONS: OptionNames<RouteRateLimitOptions> = { groupId: true, max: true, timeWindow: true, keyGenerator: true, hook: true }
 
 export interface StaticAssetOptions {
   /** path prefixes whose GET/HEAD requests are never counted @default DEFAULT_STATIC_PREFIXES */
@@ -263,26 +290,49 @@ export function makePolicy (
   }
 }
 
-const KNOWN = new Set([
-  'limit', 'window', 'buckets', 'policies', 'identify', 'hook', 'ipv6Subnet', 'redis', 'prefix', 'onStoreDown',
-  'commandTimeoutMs', 'failureThreshold', 'resetTimeoutMs', 'localDivisor', 'localMaxKeys', 'localBlock',
-  'staticAssets', 'skipPaths', 'skipMethods', 'skip', 'headers', 'legacyHeaders'
-])
-
-/** @fastify/rate-limit's names for our options, so a migration gets a useful message */
-const RENAMED: Record<string, string> = {
-  max: 'unknown option; the request count is `limit`',
-  timeWindow: 'unknown option; the window is `window`',
-  keyGenerator: 'unknown option; use `identify` for users, or a policy `key`',
-  skipOnError: 'unknown option; see `onStoreDown`',
-  allowList: 'unknown option; use `skip`',
-  nameSpace: 'unknown option; the key prefix is `prefix`'
+const KNOWN: OptionNames<HeadroomRateLimitOptions> = {
+  limit: true,
+  window: true,
+  buckets: true,
+  policies: true,
+  identify: true,
+  hook: true,
+  ipv6Subnet: true,
+  redis: true,
+  prefix: true,
+  onStoreDown: true,
+  commandTimeoutMs: true,
+  failureThreshold: true,
+  resetTimeoutMs: true,
+  localDivisor: true,
+  localMaxKeys: true,
+  localBlock: true,
+  staticAssets: true,
+  skipPaths: true,
+  skipMethods: true,
+  skip: true,
+  headers: true,
+  legacyHeaders: true
 }
 
+/** @fastify/rate-limit's names for our options, so a migration gets a useful message */
+const RENAMED = {
+  max: 'the request count is `limit`',
+  timeWindow: 'the window is `window`',
+  keyGenerator: 'use `identify` for users, or a policy `key`',
+  skipOnError: 'see `onStoreDown`',
+  allowList: 'use `skip`',
+  nameSpace: 'the key prefix is `prefix`'
+}
+
+const POLICY_OPTIONS: OptionNames<PolicyOptions> = { limit: true, window: true, key: true, hook: true }
+const STATIC_OPTIONS: OptionNames<StaticAssetOptions> = { prefixes: true, extensions: true }
+const invalid = (name: string, reason: string): Error => new InvalidOption(name, reason)
+
 export function normalizeOptions (opts: HeadroomRateLimitOptions = {}): NormalizedOptions {
-  for (const name of Object.keys(opts)) {
-    if (!KNOWN.has(name)) throw new InvalidOption(name, RENAMED[name] ?? 'unknown option')
-  }
+  rejectUnknownOptions(opts, KNOWN, invalid, RENAMED)
+  rejectUnknownOptions(opts.staticAssets, STATIC_OPTIONS, invalid, {}, 'staticAssets')
+  rejectUnknownOptions(opts.localBlock, { maxKeys: true }, invalid, {}, 'localBlock')
   const identify = optionalFunction<NormalizedOptions['identify']>('identify', opts.identify)
   const hook = hookName('hook', opts.hook, identify ? 'preHandler' : 'onRequest')
   const buckets = positiveInt('buckets', opts.buckets, DEFAULT_BUCKETS)
@@ -296,6 +346,7 @@ export function normalizeOptions (opts: HeadroomRateLimitOptions = {}): Normaliz
     if (typeof opts.policies !== 'object' || opts.policies === null) throw new InvalidOption('policies', 'expected an object')
     for (const [name, p] of Object.entries(opts.policies)) {
       if (typeof p !== 'object' || p === null) throw new InvalidOption(`policies.${name}`, 'expected an object')
+      rejectUnknownOptions(p, POLICY_OPTIONS, invalid, RENAMED, `policies.${name}`)
       if (p.limit === undefined || p.window === undefined) {
         throw new InvalidOption(`policies.${name}`, 'a policy needs both limit and window')
       }

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { NormalizedOptions, Policy, RateLimitHookName } from './options.js'
-import { HOOKS, makePolicy, parseWindow } from './options.js'
+import { rejectUnknownOptions } from '@headroom/core'
+import { HOOKS, ROUTE_OPTIONS, makePolicy, parseWindow } from './options.js'
 import { InvalidOption } from './errors.js'
 
 /** What a route is limited by, resolved once at route registration. */
@@ -10,9 +11,6 @@ export interface RouteLimit {
   /** a route-level `keyGenerator` (@fastify/rate-limit's option), replacing the policy's key */
   keyGenerator: ((request: FastifyRequest) => string | number | Promise<string | number>) | undefined
 }
-
-/** The parts of @fastify/rate-limit's route `config.rateLimit` that a shared, accurate limit can honour. */
-const ROUTE_KEYS = new Set(['max', 'timeWindow', 'groupId', 'keyGenerator', 'hook'])
 
 /**
  * Resolves a route's `config.rateLimit` (false, absent, or
@@ -54,11 +52,7 @@ export class RouteResolver {
     const where = `config.rateLimit of ${route}`
     if (typeof setting !== 'object') throw new InvalidOption(where, 'expected false or an object')
     const input = setting as Record<string, unknown>
-    for (const key of Object.keys(input)) {
-      if (!ROUTE_KEYS.has(key)) {
-        throw new InvalidOption(`${where}.${key}`, `not supported by @headroom/ratelimit (supported: ${[...ROUTE_KEYS].join(', ')})`)
-      }
-    }
+    rejectUnknownOptions(input, ROUTE_OPTIONS, (name, reason) => new InvalidOption(name, reason), {}, where)
     if (input.max !== undefined && typeof input.max !== 'number') {
       throw new InvalidOption(`${where}.max`, 'expected a number (a shared limit cannot vary per request)')
     }

@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { DEFAULT_COMMAND_TIMEOUT_MS, type RedisClient } from '@headroom/core'
+// Used by a type below, so the import stays in the published options.d.ts and
+// carries @fastify/session's declaration merging (`request.session`,
+// `interface Session`) to every user of @headroom/session: under pnpm the
+// user cannot import @fastify/session, a dependency of ours, themselves.
+import type { FastifySessionObject } from '@fastify/session'
+import { DEFAULT_COMMAND_TIMEOUT_MS, rejectUnknownOptions, type OptionNames, type RedisClient } from '@headroom/core'
 import { InvalidOption, WeakSecret } from './errors.js'
 import { secretWeakness } from './secrets.js'
 
@@ -36,6 +41,13 @@ export { MIN_SECRET_LENGTH } from './secrets.js'
 
 export type SameSite = 'lax' | 'strict' | 'none'
 
+/**
+ * `request.session`: @fastify/session's session object (`regenerate()`,
+ * `destroy()`, `get()`/`set()`) with the fields of `SessionData`, which you
+ * extend with `declare module '@headroom/session' { interface SessionData { ... } }`.
+ */
+export type RequestSession = FastifySessionObject
+
 export interface SessionCookieOptions {
   /** @default undefined (host-only cookie) */
   domain?: string
@@ -65,39 +77,42 @@ export interface SessionOptions {
   secret?: string | string[]
   /** an ioredis client or Cluster; defaults to `fastify.redis` (@fastify/redis); never closed by this plugin */
   redis?: RedisClient
-  /** @default DEFAULT_KEY_PREFIX */
+  /** prefix of every Redis key. @default 'headroom:session:' (DEFAULT_KEY_PREFIX) */
   keyPrefix?: string
-  /** @default DEFAULT_COOKIE_NAME */
+  /** @default 'sessionId' (DEFAULT_COOKIE_NAME, the name @fastify/session uses) */
   cookieName?: string
-  /** session lifetime in ms: the cookie's Max-Age and the Redis TTL. @default DEFAULT_MAX_AGE_MS */
+  /** session lifetime in ms: the cookie's Max-Age and the Redis TTL. @default 86_400_000 (24 h, DEFAULT_MAX_AGE_MS) */
   maxAge?: number
+  /** attributes of the session cookie. @default { path: '/', sameSite: 'lax', secure: production ? true : 'auto', httpOnly: true, partitioned: false } */
   cookie?: SessionCookieOptions
   /** ms after the last save or touch before a read extends the TTL. @default maxAge × DEFAULT_TOUCH_AFTER_RATIO */
   touchAfter?: number
-  /** @default DEFAULT_MAX_SIZE */
+  /** bytes of serialized session data; a larger session fails with HEADROOM_SESSION_TOO_LARGE. @default 8192 (DEFAULT_MAX_SIZE) */
   maxSize?: number
   /** bound of every Redis command. @default 250 (DEFAULT_COMMAND_TIMEOUT_MS from @headroom/core) */
   commandTimeoutMs?: number
+  /** the in-memory store used while Redis is down or absent */
   fallback?: {
-    /** @default DEFAULT_FALLBACK_MAX */
+    /** sessions held per instance. @default 10_000 (DEFAULT_FALLBACK_MAX) */
     max?: number
   }
   /**
    * Hot sessions served from this instance's memory, invalidated on every
    * instance over Redis pub/sub before the response that changed them is
    * sent (README: "Hot sessions"). `false` reads every session from Redis.
+   * @default {} (on, with the defaults below)
    */
   hot?: false | {
-    /** @default DEFAULT_HOT_MAX */
+    /** sessions held per instance (LRU). @default 10_000 (DEFAULT_HOT_MAX) */
     max?: number
-    /** @default DEFAULT_HOT_MAX_AGE_MS */
+    /** the longest a hot session is served without a Redis read. @default 5000 (DEFAULT_HOT_MAX_AGE_MS) */
     maxAgeMs?: number
   }
-  /** @default DEFAULT_PROBE_INTERVAL_MS */
+  /** how often a Redis that went away is probed while the fallback is active. @default 500 (DEFAULT_PROBE_INTERVAL_MS) */
   probeIntervalMs?: number
-  /** @default DEFAULT_CONNECT_TIMEOUT_MS */
+  /** how long registration waits for a Redis client that is not ready yet before starting on the fallback. @default 2000 (DEFAULT_CONNECT_TIMEOUT_MS) */
   connectTimeoutMs?: number
-  /** @default process.env.NODE_ENV === 'production' */
+  /** production rules: a strong `secret` is required, insecure cookies are refused. @default process.env.NODE_ENV === 'production' */
   production?: boolean
 }
 
@@ -145,7 +160,43 @@ function normalizeSecrets (secret: unknown, production: boolean): { secrets: str
   return { secrets: [...secrets], generated: false }
 }
 
+const KNOWN: OptionNames<SessionOptions> = {
+  secret: true,
+  redis: true,
+  keyPrefix: true,
+  cookieName: true,
+  maxAge: true,
+  cookie: true,
+  touchAfter: true,
+  maxSize: true,
+  commandTimeoutMs: true,
+  fallback: true,
+  hot: true,
+  probeIntervalMs: true,
+  connectTimeoutMs: true,
+  production: true
+}
+const KNOWN_COOKIE: OptionNames<SessionCookieOptions> = { domain: true, path: true, sameSite: true, secure: true, httpOnly: true, partitioned: true }
+const KNOWN_FALLBACK: OptionNames<NonNullable<SessionOptions['fallback']>> = { max: true }
+const KNOWN_HOT: OptionNames<Exclude<SessionOptions['hot'], false | undefined>> = { max: true, maxAgeMs: true }
+
+/** @fastify/session's names for our options, so a migration gets a useful message */
+const RENAMED = {
+  secrets: 'the signing secrets are `secret` (a string or an array, newest first)',
+  store: 'the store is Redis (`redis` or fastify.redis) with an in-memory fallback',
+  cookiePrefix: 'the cookie is named by `cookieName`',
+  rolling: 'sessions are extended on read after `touchAfter`',
+  saveUninitialized: 'an empty session is never saved'
+}
+
+const invalid = (name: string, reason: string): Error => new InvalidOption(name, reason)
+
 export function normalizeOptions (opts: SessionOptions = {}): NormalizedOptions {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidOption('options', 'expected an object')
+  rejectUnknownOptions(opts, KNOWN, invalid, RENAMED)
+  rejectUnknownOptions(opts.cookie, KNOWN_COOKIE, invalid, {}, 'cookie')
+  rejectUnknownOptions(opts.fallback, KNOWN_FALLBACK, invalid, {}, 'fallback')
+  rejectUnknownOptions(opts.hot, KNOWN_HOT, invalid, {}, 'hot')
   const production = opts.production ?? process.env.NODE_ENV === 'production'
   if (typeof production !== 'boolean') throw new InvalidOption('production', 'expected a boolean')
   const { secrets, generated } = normalizeSecrets(opts.secret, production)
