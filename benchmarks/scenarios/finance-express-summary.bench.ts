@@ -1,4 +1,4 @@
-import { expressComparison } from '../../examples/finance-api/bench/express/scenario.js'
+import { expressComparison } from 'finance-api/bench/express/scenario'
 
 /** The example's summary read against Express (examples/finance-api/bench/express/). */
 export default expressComparison({

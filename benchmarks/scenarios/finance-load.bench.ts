@@ -1,5 +1,5 @@
 import { defineScenario } from '@headroom/benchmarks'
-import { runFinanceLoad } from '../../examples/finance-api/bench/load.js'
+import { runFinanceLoad } from 'finance-api/bench/load'
 
 /**
  * The example app end to end: real PostgreSQL and Redis, logged-in virtual

@@ -3,13 +3,13 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { defineScenario, type BenchRequest } from '@headroom/benchmarks'
 import pg from 'pg'
-import { login, serverEnv } from '../../examples/finance-api/bench/load.js'
-import { migrate } from '../../examples/finance-api/src/migrate.js'
-import { seed, seedEmail } from '../../examples/finance-api/src/seed.js'
+import { login, serverEnv } from 'finance-api/bench/load'
+import { migrate } from 'finance-api/migrate'
+import { seed, seedEmail } from 'finance-api/seed'
 
 /** forked by the harness by URL; the type export below has it typechecked with this file */
-const server = new URL('../../examples/finance-api/bench/traced-server.ts', import.meta.url)
-export type { default as TracedServer } from '../../examples/finance-api/bench/traced-server.js'
+const server = new URL(import.meta.resolve('finance-api/bench/traced-server'))
+export type { default as TracedServer } from 'finance-api/bench/traced-server'
 const USERS = 200
 /** virtual users per server process, logged in once it listens */
 const VIRTUAL_USERS = 8

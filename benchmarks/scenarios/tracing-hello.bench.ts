@@ -2,8 +2,8 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { defineScenario } from '@headroom/benchmarks'
 
-const server = new URL('../../examples/finance-api/bench/hello-traced.ts', import.meta.url)
-export type { default as HelloTraced } from '../../examples/finance-api/bench/hello-traced.js'
+const server = new URL(import.meta.resolve('finance-api/bench/hello-traced'))
+export type { default as HelloTraced } from 'finance-api/bench/hello-traced'
 
 let receiverUrl = 'http://127.0.0.1:4318'
 const traced = (mode: string) => ({ HELLO_TRACING: mode, OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl, OTEL_TRACES_SAMPLER: 'always_on' })

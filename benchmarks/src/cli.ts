@@ -1,16 +1,19 @@
 /**
- * pnpm bench [--quick] [--strict|--no-strict] [--list] [filter ...]
+ * pnpm bench [--quick] [--strict|--no-strict] [--no-record] [--list] [filter ...]
  *
  * Runs every scenario (or those whose name or file contains a filter), prints
- * a table per scenario and writes JSON under benchmarks/results/. A scenario
+ * a table per scenario, writes JSON under benchmarks/results/ and adds the
+ * run to benchmarks/RESULTS.md (unless --no-record). A scenario
  * that crashes always fails the run; a failed ratio check fails it in full
  * mode (or with --strict). In --quick mode the runs are too short for the
  * checks to be more than indicative, so they are reported, not enforced.
  */
+import { loadavg } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { pinHarness } from './child.js'
 import { discoverScenarioFiles } from './discover.js'
+import { gitState, recordRun, renderRun } from './record.js'
 import { renderResult, writeResults } from './report.js'
 import { runScenario } from './runner.js'
 import type { Scenario, ScenarioResult } from './types.js'
@@ -19,6 +22,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
 const args = process.argv.slice(2)
 const quick = args.includes('--quick')
 const strict = args.includes('--strict') || (!quick && !args.includes('--no-strict'))
+const record = !args.includes('--no-record')
+const loadStart = loadavg()
 const filters = args.filter((a) => !a.startsWith('--'))
 
 const files = discoverScenarioFiles(root)
@@ -57,6 +62,12 @@ for (const { file, scenario } of selected) {
 
 const written = writeResults(join(root, 'benchmarks', 'results'), results)
 const failedChecks = results.flatMap((r) => r.checks.filter((c) => !c.pass).map((c) => `${r.scenario}: ${c.name} (${c.detail})`))
+if (record && results.length > 0) {
+  const file = join(root, 'benchmarks', 'RESULTS.md')
+  const files = Object.fromEntries(selected.map(({ file, scenario }) => [scenario.name, file]))
+  recordRun(file, renderRun({ finishedAt: new Date().toISOString(), ...gitState(root), quick, loadStart, loadEnd: loadavg(), files }, results))
+  written.push(file)
+}
 console.log(`\nresults: ${written.map((f) => relative(root, f)).join(', ')}`)
 console.log(`${results.length} scenario(s) ran, ${crashed} crashed, ${failedChecks.length} check(s) failed${strict ? '' : ' (checks not enforced in --quick)'}`)
 for (const f of failedChecks) console.log(`  FAIL ${f}`)

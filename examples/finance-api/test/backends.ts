@@ -1,5 +1,5 @@
-import { isolatedRedis, startRedis, startRedisCluster, uniqueId, type PrivateRedisCluster, type TestContext } from '@headroom/testing'
-import { Redis } from 'ioredis'
+import { isolatedRedis, redisClient, scanKeys, startRedis, startRedisCluster, uniqueId, type PrivateRedisCluster, type TestContext } from '@headroom/testing'
+import type { Redis } from 'ioredis'
 
 /**
  * Where the app's Redis lives in one run of the e2e suite: the environment
@@ -15,25 +15,7 @@ export interface RedisBackend {
 
 export type BackendFactory = (t: TestContext) => Promise<RedisBackend>
 
-function admin (t: TestContext, port: number): Redis {
-  const c = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 })
-  c.on('error', () => {})
-  t.teardown(() => c.quit().catch(() => c.disconnect()))
-  return c
-}
-
-async function scanAll (clients: Redis[], pattern: string): Promise<string[]> {
-  const found: string[] = []
-  for (const c of clients) {
-    let cursor = '0'
-    do {
-      const [next, keys] = await c.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
-      cursor = next
-      found.push(...keys)
-    } while (cursor !== '0')
-  }
-  return found
-}
+const admin = (t: TestContext, port: number): Redis => redisClient(t, port, { maxRetriesPerRequest: 1 })
 
 /** REDIS_URL on the shared Redis, under a prefix of the test's own */
 export const standalone: BackendFactory = async (t) => {
@@ -41,7 +23,7 @@ export const standalone: BackendFactory = async (t) => {
   const client = redis.client()
   return {
     env: { REDIS_URL: redis.url, REDIS_KEY_PREFIX: redis.prefix },
-    keys: () => scanAll([client], `${redis.prefix}*`)
+    keys: () => scanKeys([client], `${redis.prefix}*`)
   }
 }
 
@@ -53,7 +35,7 @@ export const split: BackendFactory = async (t) => {
   const cacheClient = admin(t, cache.port)
   return {
     env: { SESSION_REDIS_URL: sessions.url, CACHE_REDIS_URL: cache.url, REDIS_KEY_PREFIX: sessions.prefix },
-    keys: (use) => scanAll([use === 'sessions' ? sessionsClient : cacheClient], `${sessions.prefix}*`)
+    keys: (use) => scanKeys([use === 'sessions' ? sessionsClient : cacheClient], `${sessions.prefix}*`)
   }
 }
 
@@ -75,7 +57,7 @@ export function onCluster (root: TestContext): BackendFactory {
     const prefix = `${uniqueId('c')}:`
     return {
       env: { REDIS_URL: clusterUrl(cluster), REDIS_KEY_PREFIX: prefix },
-      keys: () => scanAll(nodes, `${prefix}*`)
+      keys: () => scanKeys(nodes, `${prefix}*`)
     }
   }
 }

@@ -4,6 +4,7 @@ import { MarketClient } from '../src/market.js'
 import { standalone } from './backends.js'
 import { app } from './e2e-suite.js'
 import { Client } from './helpers.js'
+import { sleep } from '@headroom/testing'
 
 // (the cross-instance behaviour of the cache, insights computed once and
 // invalidation on every instance, runs in e2e-suite.ts on every Redis layout)
@@ -21,7 +22,7 @@ t.test('quotes: cached for seconds, and a failing provider gets the last quote s
   t.equal(client.calls, 2, 'the second request was served from the cache')
 
   market.failureRate = 1
-  await new Promise((resolve) => setTimeout(resolve, 1100))
+  await sleep(1100)
   const stale = await c.get('/api/quotes?symbols=AAPL,MSFT')
   t.equal(stale.status, 200, 'the provider is down, the page is not')
   t.same(stale.body.quotes.map((q: { asOf: string }) => q.asOf), first.body.quotes.map((q: { asOf: string }) => q.asOf), 'the last good quotes')

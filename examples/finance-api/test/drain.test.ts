@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net'
-import { isolatedSchema } from '@headroom/testing'
+import { isolatedSchema, sleep } from '@headroom/testing'
 import t, { type Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
@@ -46,10 +46,10 @@ t.test('a request still arriving when the drain closes the server is answered; a
   const slowText = collect(slow)
   slow.write(`POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`)
   slow.write(body.slice(0, 10))
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await sleep(200)
 
   const drained = app.health.drain()
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await sleep(200)
   // write, not end: a half-closed socket would be closed by the server before its answer
   slow.write(body.slice(10))
 
@@ -77,12 +77,12 @@ t.test('a request arriving on a just-opened connection while the server closes i
   const fresh = connect({ host: '127.0.0.1', port })
   const freshText = collect(fresh)
   await new Promise((resolve) => fresh.once('connect', resolve))
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await sleep(200)
 
   const drained = app.health.drain()
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await sleep(200)
   fresh.write('GET /api/accounts HTTP/1.1\r\nHost: x\r\n\r\n')
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await sleep(200)
   busy.write(body.slice(10))
 
   t.equal(await drained, 'clean')

@@ -19,7 +19,8 @@ import { ErrorReporting, loadErrorReporter, onUnhandledRejection, reportableErro
 import { InsightsModel, type Insights } from '../src/insights.js'
 import { serviceIdentity } from '../src/logging.js'
 import { startTracing, stopTracing } from '../src/tracing.js'
-import { hostileApp, LogLines, user } from './hostile.js'
+import { hostileApp, user } from './hostile.js'
+import { LogLines } from '@headroom/testing'
 
 class Collecting implements ErrorReporter {
   readonly reports: ErrorReport[] = []

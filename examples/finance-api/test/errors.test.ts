@@ -2,10 +2,10 @@ import { errors as cacheErrors } from '@headroom/cache'
 import { errors as coreErrors } from '@headroom/core'
 import { errors as poolErrors } from '@headroom/pool'
 import { errors as sessionErrors } from '@headroom/session'
-import { startPostgres } from '@headroom/testing'
+import { LogLines, startPostgres } from '@headroom/testing'
 import t from 'tap'
 import { Client } from './helpers.js'
-import { hostileApp, LogLines, user } from './hostile.js'
+import { hostileApp, user } from './hostile.js'
 
 /** What must never reach a client: a SQLSTATE, PostgreSQL's words, an address, a port. */
 const INTERNALS = /\b(22012|42P01|08006|57P01)\b|division by zero|postgres|PostgreSQL|relation|ECONNREFUSED|127\.0\.0\.1|localhost|:\d{4,5}\b/i

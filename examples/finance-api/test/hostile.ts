@@ -1,26 +1,10 @@
-import { Writable } from 'node:stream'
-import { isolatedRedis, isolatedSchema, type TestContext } from '@headroom/testing'
+import { isolatedRedis, isolatedSchema, type LogLines, type TestContext } from '@headroom/testing'
 import type { FastifyInstance } from 'fastify'
 import { buildApp, type AppOptions } from '../src/app.js'
 import { loadConfig } from '../src/config.js'
 import { loggerOptions, serviceIdentity } from '../src/logging.js'
 import { migrate } from '../src/migrate.js'
 import { Client } from './helpers.js'
-
-/** Log lines of an app, parsed: what an operator would read next to a response's request id. */
-export class LogLines {
-  readonly lines: Array<Record<string, any>> = []
-  readonly stream = new Writable({
-    write: (chunk: Buffer, _enc, done) => {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) this.lines.push(JSON.parse(line))
-      done()
-    }
-  })
-
-  of (reqId: string): Array<Record<string, any>> {
-    return this.lines.filter((l) => l.reqId === reqId)
-  }
-}
 
 /**
  * The app on an isolated schema of the shared PostgreSQL and a prefix of the

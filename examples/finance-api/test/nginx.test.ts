@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { join } from 'node:path'
-import { freePort, type TestContext } from '@headroom/testing'
+import { freePort, type TestContext, sleep } from '@headroom/testing'
 import t from 'tap'
 import { HttpClient } from '../topology/load.js'
 import { NGINX_TEMPLATE_DIR, nginxTest, renderConfig, renderTemplate, startNginx } from '../topology/nginx.js'
@@ -106,7 +106,7 @@ t.test('behind the configuration: forwarded headers, retries, limits, the edge c
   const post = await client.send('POST', '/reset', { amountCents: -1 })
   t.equal(post.status, 502)
   t.equal(hits('/reset', 'POST'), 1, 'not retried: non_idempotent is off')
-  await new Promise((resolve) => setTimeout(resolve, 1100)) // fail_timeout: the instance is tried again
+  await sleep(1100) // fail_timeout: the instance is tried again
   // the same failure for a GET: tried on the other instances
   const get = await client.send('GET', '/reset')
   t.equal(get.status, 502)

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import t from 'tap'
-import Fastify from 'fastify'
 import { loggerOptions, RequestLog, serviceIdentity } from '../src/logging.js'
 import { MAX_REQUEST_ID_LENGTH, requestId } from '../src/request-id.js'
-import { hostileApp, LogLines } from './hostile.js'
+import { hostileApp } from './hostile.js'
+import { LogLines, testApp } from '@headroom/testing'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
@@ -65,8 +65,7 @@ t.test('loggerOptions: JSON off a terminal or in production, pino-pretty only fo
 
 t.test('pretty logs on a terminal: one line per request, method, path, status and time', async (t) => {
   const logs = new LogLines()
-  const app = Fastify({ logger: { level: 'info', stream: logs.stream }, logController: new RequestLog({ mode: 'all', slowMs: 1000, pretty: true }) })
-  t.teardown(() => app.close())
+  const app = testApp(t, { logger: { level: 'info', stream: logs.stream }, logController: new RequestLog({ mode: 'all', slowMs: 1000, pretty: true }) })
   app.get('/x', async () => 'ok')
   await app.inject({ url: '/x?q=1' })
   const lines = logs.lines.filter((l) => l.reqId !== undefined)

@@ -1,6 +1,6 @@
-import type { TestContext } from '@headroom/testing'
 import t from 'tap'
-import { hostileApp, LogLines } from './hostile.js'
+import { hostileApp } from './hostile.js'
+import { LogLines, sleep, type TestContext } from '@headroom/testing'
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736'
 
@@ -13,7 +13,7 @@ async function loggedApp (t: TestContext, env: Record<string, string>) {
     routes: (app) => {
       app.get('/boom', { config: { rateLimit: false } }, async () => { throw new Error('kaput') })
       app.get('/slow', { config: { rateLimit: false } }, async () => {
-        await new Promise((resolve) => setTimeout(resolve, 300))
+        await sleep(300)
         return { ok: true }
       })
     }

@@ -1,4 +1,4 @@
-import { isolatedSchema } from '@headroom/testing'
+import { isolatedSchema, LogLines, sleep } from '@headroom/testing'
 import pg from 'pg'
 import t from 'tap'
 import { buildApp } from '../src/app.js'
@@ -6,7 +6,6 @@ import { DEFAULT_MAX_IN_FLIGHT, loadConfig } from '../src/config.js'
 import { loggerOptions, serviceIdentity } from '../src/logging.js'
 import { migrate } from '../src/migrate.js'
 import { Client } from './helpers.js'
-import { LogLines } from './hostile.js'
 
 interface Hit { status: number, retryAfter: string | null, code?: string, requestId?: string }
 
@@ -52,7 +51,7 @@ t.test('overload is shed first: more concurrent slow requests than MAX_IN_FLIGHT
   const answered: Hit[] = []
   const tracked = pending.map((p) => p.then((h) => { answered.push(h); return h }))
   const deadline = Date.now() + 60_000
-  while (answered.length < CONCURRENT - DEFAULT_MAX_IN_FLIGHT && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  while (answered.length < CONCURRENT - DEFAULT_MAX_IN_FLIGHT && Date.now() < deadline) await sleep(20)
   t.ok(answered.length >= CONCURRENT - DEFAULT_MAX_IN_FLIGHT, `${answered.length} answered while the database is locked`)
   t.ok(answered.every((h) => h.status === 503 && h.code === 'HEADROOM_HEALTH_OVERLOADED'), 'each of them shed')
   t.equal((await get('/health')).status, 200, 'liveness answers while the bound is reached')

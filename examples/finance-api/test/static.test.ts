@@ -1,16 +1,14 @@
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import t from 'tap'
-import Fastify from 'fastify'
-import type { TestContext } from '@headroom/testing'
 import { ASSET_MAX_AGE_S, PUBLIC_DIR, staticRoutes } from '../src/static.js'
+import { testApp, type TestContext } from '@headroom/testing'
 
 const ASSETS = new URL('assets/', PUBLIC_DIR)
 
 async function app (t: TestContext) {
-  const server = Fastify({ logger: false })
+  const server = testApp(t, { logger: false })
   await server.register(staticRoutes)
-  t.teardown(() => server.close())
   return server
 }
 

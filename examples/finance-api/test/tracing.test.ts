@@ -11,7 +11,8 @@ import t from 'tap'
 import { loadConfig } from '../src/config.js'
 import { requestedExporters, startTracing, stopTracing, tracingStarted, untracedPath } from '../src/tracing.js'
 import { Client } from './helpers.js'
-import { hostileApp, LogLines, user } from './hostile.js'
+import { hostileApp, user } from './hostile.js'
+import { LogLines } from '@headroom/testing'
 
 const exporter = new InMemorySpanExporter()
 const serverSpans = () => exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.SERVER)

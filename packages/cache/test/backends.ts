@@ -4,8 +4,7 @@
  * and on a real 3-master Redis Cluster (cluster.test.ts).
  */
 import type { RedisClient } from '@headroom/core'
-import { isolatedRedis, startRedis, startRedisCluster, uniqueId, waitFor, type PrivateRedisCluster } from '@headroom/testing'
-import { Redis } from 'ioredis'
+import { isolatedRedis, startRedis, startRedisCluster, uniqueId, type PrivateRedisCluster } from '@headroom/testing'
 import { clusterClient, redisClient, type TestContext } from './helpers.js'
 
 export interface Connection {
@@ -42,24 +41,6 @@ export const standalone: Backend = {
   }
 }
 
-/** all nodes up and every slot served: after a restart of every node (nodes.conf keeps the slots) */
-async function clusterOk (cluster: PrivateRedisCluster): Promise<void> {
-  await waitFor('cluster_state:ok on every node', async () => {
-    const states = await Promise.all(cluster.nodes.map(async (n) => {
-      const c = new Redis(n.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 })
-      try {
-        await c.connect()
-        return String(await c.cluster('INFO')).includes('cluster_state:ok')
-      } catch {
-        return false
-      } finally {
-        c.disconnect()
-      }
-    }))
-    return states.every(Boolean)
-  }, 30_000, 100)
-}
-
 /** one private 3-master cluster for the connecting tests (a prefix each); a fresh one for each killing test */
 export function clusterBackend (cluster: PrivateRedisCluster): Backend {
   return {
@@ -75,7 +56,8 @@ export function clusterBackend (cluster: PrivateRedisCluster): Backend {
         kill: async () => { await Promise.all(own.nodes.map((n) => n.kill())) },
         async start () {
           await Promise.all(own.nodes.map((n) => n.start()))
-          await clusterOk(own)
+          // after a restart of every node (nodes.conf keeps the slots): all nodes up, every slot served
+          await own.healthy(30_000)
         }
       }
     }

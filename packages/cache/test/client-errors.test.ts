@@ -2,6 +2,7 @@ import t from 'tap'
 import type { Namespace } from '../src/index.js'
 import { standalone } from './backends.js'
 import { buildApp } from './helpers.js'
+import { sleep } from '@headroom/testing'
 
 // What a client sees of the cache's errors through Fastify's default error handler: a code, a
 // message and Retry-After on the 503; a cache key a request makes invalid is not an error at all.
@@ -9,7 +10,7 @@ t.test('a factory past its hard timeout: 503 + Retry-After with the code and not
   const r = await standalone.connect(t)
   const app = await buildApp(t, { redis: await r.client(), prefix: r.prefix, namespaces: { slow: { hardTimeout: 100 } } }, (app) => {
     app.get('/slow', async () => (app.cache.ns('slow') as Namespace).wrap('k', async () => {
-      await new Promise((resolve) => setTimeout(resolve, 1000))
+      await sleep(1000)
       return 'never'
     }))
   })

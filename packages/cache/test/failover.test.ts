@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startRedisCluster, waitFor } from '@headroom/testing'
+import { startRedisCluster, waitFor, sleep } from '@headroom/testing'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
 import { buildApp, clusterClient, engineOf } from './helpers.js'
@@ -86,7 +86,7 @@ t.test('a master killed under load, its replica promoted: zero 5xx, no stale val
     }
   }
   const load = Promise.all(Array.from({ length: 4 }, (_v, w) => worker(w)))
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await sleep(300)
 
   // write the source, invalidate through a, and kill the master of that key right after the acknowledgement
   const victimPort = await masterOf(cluster.nodes[0]!.port, engineOf(a.app).l2!.entryKey(watchedKey))
@@ -109,7 +109,7 @@ t.test('a master killed under load, its replica promoted: zero 5xx, no stale val
   const promoted = (await cluster.roles()).filter((r) => r.role === 'master').length
   await bDropped
   // steady load for a while on the promoted topology, then stop
-  await new Promise((resolve) => setTimeout(resolve, 1000))
+  await sleep(1000)
   run.stopped = true
   await load
 

@@ -1,20 +1,15 @@
-import Fastify, { type FastifyInstance } from 'fastify'
-import { Cluster, Redis, type ClusterOptions } from 'ioredis'
-import { once } from 'node:events'
+import type { FastifyInstance } from 'fastify'
+import type { Cluster, ClusterOptions, Redis } from 'ioredis'
 import { getHub } from '@headroom/core'
-import { waitFor } from '@headroom/testing'
+import { APP_REDIS_OPTIONS, clusterClient as testingClusterClient, redisClient as testingRedisClient, testApp, waitFor, whenReady, type TestContext } from '@headroom/testing'
 import headroomCache, { kEngine, type CacheOptions } from '../src/index.js'
 import type { Engine } from '../src/engine.js'
 
-export interface TestContext { teardown (fn: () => unknown): void }
+export type { TestContext }
 
-/** A client configured as the README asks: no offline queue, one retry. */
-export async function redisClient (t: TestContext, url: string): Promise<Redis> {
-  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 })
-  client.on('error', () => {})
-  t.teardown(() => client.disconnect())
-  if (client.status !== 'ready') await once(client, 'ready')
-  return client
+/** A client configured as the README asks: no offline queue, one retry; ready, closed at teardown. */
+export function redisClient (t: TestContext, url: string): Promise<Redis> {
+  return whenReady(testingRedisClient(t, url, APP_REDIS_OPTIONS))
 }
 
 /**
@@ -34,17 +29,12 @@ export const CLUSTER_OPTIONS: ClusterOptions = {
   redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 1000 }
 }
 
-export async function clusterClient (t: TestContext, startupNodes: Array<{ host: string, port: number }>): Promise<Cluster> {
-  const client = new Cluster(startupNodes, CLUSTER_OPTIONS)
-  client.on('error', () => {})
-  t.teardown(() => client.disconnect())
-  if (client.status !== 'ready') await once(client, 'ready')
-  return client
+export function clusterClient (t: TestContext, startupNodes: Array<{ host: string, port: number }>): Promise<Cluster> {
+  return whenReady(testingClusterClient(t, startupNodes, CLUSTER_OPTIONS))
 }
 
 export async function buildApp (t: TestContext, options: CacheOptions, setup?: (app: FastifyInstance) => void | Promise<void>): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, forceCloseConnections: true })
-  t.teardown(() => app.close())
+  const app = testApp(t, { logger: false })
   await app.register(headroomCache, options)
   await setup?.(app)
   await app.ready()
@@ -70,5 +60,3 @@ export async function health (app: FastifyInstance): Promise<string> {
   const check = getHub(app).checks().find((c) => c.name === 'redis:cache')!
   return (await check.check()).status
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

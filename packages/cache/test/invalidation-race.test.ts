@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startRedis } from '@headroom/testing'
+import { startRedis, sleep } from '@headroom/testing'
 import { Redis } from 'ioredis'
 import { buildApp, redisClient } from './helpers.js'
 
@@ -19,7 +19,7 @@ t.test('a read that reaches Redis before the delete does (NOSCRIPT reload) leave
   let version = 1
   const read = (): Promise<{ v: number }> => app.cache.wrap('quote', () => ({ v: version }))
   t.same(await read(), { v: 1 }, 'v1 in L1 and L2')
-  await new Promise((resolve) => setTimeout(resolve, 50)) // the background L2 write
+  await sleep(50) // the background L2 write
   const admin = new Redis(redis.port, '127.0.0.1')
   t.teardown(() => admin.disconnect())
   await admin.script('FLUSH')
@@ -44,7 +44,7 @@ t.test('a read that starts after an acknowledged delete never joins a flight tha
     await gate
     return { v }
   })
-  await new Promise((resolve) => setTimeout(resolve, 20)) // the factory is running with v1
+  await sleep(20) // the factory is running with v1
   version = 2
   await app.cache.delete('report')
   const after = app.cache.wrap('report', async () => ({ v: version }))

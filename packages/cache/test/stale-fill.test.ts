@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap'
-import { waitFor } from '@headroom/testing'
+import { sleep, waitFor } from '@headroom/testing'
 import type { FastifyInstance } from 'fastify'
 import type { Namespace } from '../src/index.js'
-import { buildApp, metricValue, redisClient, sleep } from './helpers.js'
+import { buildApp, metricValue, redisClient } from './helpers.js'
 
 /**
  * A stale fill: a read's value is produced from the database before a write,

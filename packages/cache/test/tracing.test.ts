@@ -3,7 +3,8 @@ import { SpanStatusCode } from '@opentelemetry/api'
 import { inMemoryTracing } from '@headroom/testing/tracing'
 import type { Namespace, UserNamespace } from '../src/index.js'
 import { standalone } from './backends.js'
-import { buildApp, engineOf, sleep } from './helpers.js'
+import { sleep } from '@headroom/testing'
+import { buildApp, engineOf } from './helpers.js'
 
 // a real SDK in this process only: spans exported to memory
 const tracing = inMemoryTracing()

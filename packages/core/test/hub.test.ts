@@ -1,8 +1,9 @@
 import t from 'tap'
-import Fastify, { type FastifyPluginAsync } from 'fastify'
+import type { FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
 import { Counter } from 'prom-client'
 import { errors, getHub, metric } from '../src/index.js'
+import { testApp } from '@headroom/testing'
 
 const contributes = (name: string): FastifyPluginAsync => fp(async (fastify) => {
   getHub(fastify).addCheck({ name, check: async () => ({ status: 'pass' }) })
@@ -16,8 +17,7 @@ const reads = fp(readsPlugin, { name: 'reader' })
 
 t.test('plugins registered in any order share one hub and see every check', async (t) => {
   for (const order of [['a', 'reader', 'b'], ['reader', 'a', 'b'], ['a', 'b', 'reader']]) {
-    const app = Fastify()
-    t.teardown(() => app.close())
+    const app = testApp(t)
     const seen: string[][] = []
     for (const item of order) await app.register(item === 'reader' ? reads : contributes(item), { seen })
     await app.ready()
@@ -26,9 +26,8 @@ t.test('plugins registered in any order share one hub and see every check', asyn
 })
 
 t.test('two apps in one process have separate registries and checks', async (t) => {
-  const one = Fastify()
-  const two = Fastify()
-  t.teardown(() => Promise.all([one.close(), two.close()]))
+  const one = testApp(t)
+  const two = testApp(t)
   await one.register(contributes('x'))
   await two.register(contributes('x'))
   await Promise.all([one.ready(), two.ready()])
@@ -40,8 +39,7 @@ t.test('two apps in one process have separate registries and checks', async (t) 
 })
 
 t.test('a duplicate check name is refused with a coded error', async (t) => {
-  const app = Fastify()
-  t.teardown(() => app.close())
+  const app = testApp(t)
   await app.register(contributes('dup'))
   await app.ready()
   t.throws(() => getHub(app).addCheck({ name: 'dup', check: async () => ({ status: 'pass' }) }), errors.DuplicateCheck)

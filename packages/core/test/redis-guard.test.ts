@@ -1,18 +1,10 @@
 import t, { type Test } from 'tap'
-import { Redis } from 'ioredis'
-import { startRedis } from '@headroom/testing'
+import { redisClient, sleep, startRedis, whenReady } from '@headroom/testing'
 import { errors, RedisGuard, withTimeout } from '../src/index.js'
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-// the client may have reconnected already while the server was starting
-const ready = (client: Redis) => client.status === 'ready' ? Promise.resolve() : new Promise((resolve) => client.once('ready', resolve))
 
 async function setup (t: Test, commandTimeoutMs = 100) {
   const server = await startRedis(t)
-  const client = new Redis(server.port, '127.0.0.1', { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 50 })
-  client.on('error', () => {})
-  t.teardown(() => client.disconnect())
-  await ready(client)
+  const client = await whenReady(redisClient(t, server.port, { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => 50 }))
   const guard = new RedisGuard(client, { name: 'test', commandTimeoutMs, failureThreshold: 2, resetTimeoutMs: 200 })
   t.teardown(() => guard.dispose())
   return { server, client, guard }
@@ -58,7 +50,7 @@ t.test('a killed Redis fails calls at once without feeding the breaker; the reco
   t.equal(guard.state, 'closed', 'disconnection is not a breaker failure: no back-off to wait out later')
 
   await server.start()
-  await ready(client)
+  await whenReady(client)
   t.ok(guard.healthy)
   t.equal(await guard.run((c) => c.ping()), 'PONG', 'Redis used again after the restart')
 })
@@ -72,7 +64,7 @@ t.test('the reconnect closes a circuit that timeouts had opened', async (t) => {
   t.equal(guard.state, 'open')
   await server.kill() // SIGKILL ends a stopped process too
   await server.start()
-  await ready(client)
+  await whenReady(client)
   t.equal(guard.state, 'closed', 'no waiting for the back-off')
   guard.dispose()
   t.equal(client.listenerCount('ready'), 0, 'dispose() stops listening to the client')
@@ -80,7 +72,7 @@ t.test('the reconnect closes a circuit that timeouts had opened', async (t) => {
 
 t.test('a command slower than the timeout is cut off with a 503 error', async (t) => {
   // the slow command holds a timer of its own: the guard's timer is unref()ed
-  const slow = () => new Promise((resolve) => setTimeout(resolve, 500))
+  const slow = () => sleep(500)
   await t.rejects(withTimeout(slow(), 20), errors.RedisTimeout)
   try {
     await withTimeout(slow(), 20)
@@ -92,10 +84,7 @@ t.test('a command slower than the timeout is cut off with a 503 error', async (t
 
 t.test('busy is not down: a reply that came while the event loop was blocked is used, not taken for a timeout', async (t) => {
   // the shared Redis, only read from: nothing here stops or slows it
-  const client = new Redis(6379, '127.0.0.1', { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
-  client.on('error', () => {})
-  t.teardown(() => client.disconnect())
-  await ready(client)
+  const client = await whenReady(redisClient(t, 6379, { enableOfflineQueue: false, maxRetriesPerRequest: 0 }))
   const guard = new RedisGuard(client, { name: 'test', commandTimeoutMs: 50, failureThreshold: 1 })
   t.teardown(() => guard.dispose())
   const block = (ms: number) => { const until = performance.now() + ms; while (performance.now() < until); }

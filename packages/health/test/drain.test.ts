@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import http from 'node:http'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { sleep } from '@headroom/testing'
 
 const fixture = fileURLToPath(new URL('./fixtures/drain-server.ts', import.meta.url))
 const root = fileURLToPath(new URL('../../../', import.meta.url))
@@ -41,8 +42,6 @@ function get (agent: http.Agent, url: string): Promise<Outcome> {
     }).on('error', (err: NodeJS.ErrnoException) => resolve({ path, status: 0, error: err.code ?? err.message }))
   })
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('SIGTERM under keep-alive load: readiness 503 at once, zero failed requests, exit 0 within drain delay + timeout', async (t) => {
   const drainDelayMs = 1500

@@ -1,7 +1,7 @@
-import Fastify, { LogController } from 'fastify'
+import { LogController } from 'fastify'
 import t from 'tap'
-import type { TestContext } from '@headroom/testing'
 import { headroomHealth, shedReason } from '../src/index.js'
+import { LogLines, sleep, testApp, type TestContext } from '@headroom/testing'
 
 interface Hit { status: number, retryAfter: string | null, code?: string }
 
@@ -15,9 +15,8 @@ async function get (base: string, path: string): Promise<Hit> {
 
 /** An app whose /slow requests wait until `release()`; `maxInFlight` as given. */
 async function slowApp (t: TestContext, maxInFlight: number) {
-  const logs: Array<{ level: number, msg: string, [key: string]: unknown }> = []
-  const stream = { write: (line: string) => { logs.push(JSON.parse(line)) } }
-  const app = Fastify({ forceCloseConnections: true, logger: { level: 'info', stream }, logController: new LogController({ disableRequestLogging: true }) })
+  const { lines: logs, stream } = new LogLines()
+  const app = testApp(t, { logger: { level: 'info', stream }, logController: new LogController({ disableRequestLogging: true }) })
   await app.register(headroomHealth, {
     handleSignals: false, checkIntervalMs: 60_000, pressure: { maxInFlight, inFlightRetryAfterSeconds: 2, sampleIntervalMs: 100 }
   })
@@ -31,7 +30,6 @@ async function slowApp (t: TestContext, maxInFlight: number) {
     return { ok: true }
   })
   app.addHook('onResponse', async (request) => { shed.push(shedReason(request)) })
-  t.teardown(() => app.close())
   const base = await app.listen({ port: 0, host: '127.0.0.1' })
   return { app, base, release, entered: () => entered, shed, logs }
 }
@@ -57,7 +55,7 @@ t.test('more concurrent slow requests than maxInFlight: the excess is answered 5
   t.match((await app.inject('/metrics')).body, /headroom_health_shed_requests_total\{reason="inFlight"\} 7\n/)
   t.equal((await get(base, '/slow')).status, 200, 'below the bound again: admitted')
   // one line when shedding starts, one when it has ended (a whole sample interval without a shed), none per request
-  while (!logs.some((l) => l.msg === 'load shedding ended')) await new Promise((resolve) => setTimeout(resolve, 50))
+  while (!logs.some((l) => l.msg === 'load shedding ended')) await sleep(50)
   const lines = logs.filter((l) => /shedding/.test(l.msg))
   t.match(lines, [{ level: 40, reason: 'inFlight', inFlight: 5 }, { level: 30, msg: 'load shedding ended', shed: { inFlight: 7 } }])
   t.equal(lines.length, 2)
@@ -66,7 +64,7 @@ t.test('more concurrent slow requests than maxInFlight: the excess is answered 5
 t.test('maxInFlight 0 (the default) never sheds', async (t) => {
   const { base, release, entered } = await slowApp(t, 0)
   const slow = Array.from({ length: 20 }, () => get(base, '/slow'))
-  while (entered() < 20) await new Promise((resolve) => setTimeout(resolve, 20))
+  while (entered() < 20) await sleep(20)
   release()
   t.ok((await Promise.all(slow)).every((h) => h.status === 200))
 })
@@ -75,7 +73,7 @@ t.test('a client that goes away is counted out of flight: its slot is free for t
   const { base, release, entered } = await slowApp(t, 2)
   const aborts = [new AbortController(), new AbortController()]
   const gone = aborts.map((a) => fetch(base + '/slow', { signal: a.signal }).catch(() => null))
-  while (entered() < 2) await new Promise((resolve) => setTimeout(resolve, 20))
+  while (entered() < 2) await sleep(20)
   t.equal((await get(base, '/slow')).status, 503, 'the bound is reached')
   for (const a of aborts) a.abort()
   await Promise.all(gone)
@@ -83,7 +81,7 @@ t.test('a client that goes away is counted out of flight: its slot is free for t
   let hit: Hit | undefined
   for (let i = 0; i < 50; i++) {
     const next = get(base, '/slow')
-    await new Promise((resolve) => setTimeout(resolve, 40))
+    await sleep(40)
     if (entered() > 2) {
       release()
       hit = await next

@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
 import { LoopDelay } from '../src/loop-delay.js'
+import { sleep } from '@headroom/testing'
 
 function block (ms: number): void {
   const end = Date.now() + ms

@@ -4,19 +4,18 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { getHub, metric } from '@headroom/core'
-import Fastify from 'fastify'
 import { Counter } from 'prom-client'
 import t from 'tap'
 import { headroomHealth, type HealthOptions } from '../src/index.js'
+import { sleep, testApp } from '@headroom/testing'
 
 const run = promisify(execFile)
 const base = { handleSignals: false, checkIntervalMs: 60_000 } satisfies HealthOptions
 
 async function build (t: { teardown: (fn: () => unknown) => void }, opts: HealthOptions = {}) {
-  const app = Fastify()
+  const app = testApp(t)
   await app.register(headroomHealth, { ...base, ...opts })
   app.get('/users/:id', async () => ({ ok: true }))
-  t.teardown(() => app.close())
   await app.ready()
   return app
 }
@@ -46,14 +45,13 @@ t.test('the duration histogram uses route templates, puts 404s in one bucket and
 })
 
 t.test('the in-flight gauge counts requests being served', async (t) => {
-  const app = Fastify()
+  const app = testApp(t)
   await app.register(headroomHealth, base)
   let release!: () => void
   const gate = new Promise<void>((resolve) => { release = resolve })
   app.get('/slow', async () => { await gate; return 'done' })
-  t.teardown(() => app.close())
   const pending = Promise.all([app.inject('/slow'), app.inject('/slow'), app.inject('/slow')])
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  await sleep(50)
   t.match((await app.inject('/metrics')).body, /headroom_health_http_requests_in_flight 3/)
   release()
   await pending
@@ -61,12 +59,11 @@ t.test('the in-flight gauge counts requests being served', async (t) => {
 })
 
 t.test('/metrics serves what the other plugins put in the hub registry, and the check results', async (t) => {
-  const app = Fastify()
+  const app = testApp(t)
   const registry = getHub(app).registry
   metric(registry, 'headroom_pool_queries_total', (registers) => new Counter({ name: 'headroom_pool_queries_total', help: 'queries', registers })).inc(3)
   getHub(app).addCheck({ name: 'redis:cache', critical: false, check: async () => ({ status: 'warn' }) })
   await app.register(headroomHealth, base)
-  t.teardown(() => app.close())
   const res = await app.inject('/metrics')
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/)
@@ -125,28 +122,26 @@ t.test('metrics: false serves no /metrics, still collects HTTP metrics in the hu
 })
 
 t.test('a client that goes away before its answer leaves the in-flight gauge', async (t) => {
-  const app = Fastify({ forceCloseConnections: true })
+  const app = testApp(t)
   await app.register(headroomHealth, base)
-  app.get('/slow', async () => { await new Promise((resolve) => setTimeout(resolve, 300)); return 'late' })
-  t.teardown(() => app.close())
+  app.get('/slow', async () => { await sleep(300); return 'late' })
   const address = await app.listen({ port: 0, host: '127.0.0.1' })
   const { request } = await import('node:http')
   const req = request(`${address}/slow`)
   req.on('error', () => {})
   req.end()
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await sleep(100)
   t.match((await app.inject('/metrics')).body, /headroom_health_http_requests_in_flight 1/)
   req.destroy()
-  await new Promise((resolve) => setTimeout(resolve, 400))
+  await sleep(400)
   t.match((await app.inject('/metrics')).body, /headroom_health_http_requests_in_flight 0/, 'back to 0 after the abort')
 })
 
 t.test('the probes and /metrics opt out of rate limiting with config.rateLimit = false', async (t) => {
-  const app = Fastify()
+  const app = testApp(t)
   const configs = new Map<string, unknown>()
   app.addHook('onRoute', (route) => { configs.set(route.url, route.config) })
   await app.register(headroomHealth, base)
-  t.teardown(() => app.close())
   await app.ready()
   for (const path of ['/health', '/health/ready', '/metrics']) t.match(configs.get(path), { rateLimit: false }, path)
 })

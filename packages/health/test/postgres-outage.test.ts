@@ -1,6 +1,5 @@
 import { getHub } from '@headroom/core'
-import { startPostgres, waitFor } from '@headroom/testing'
-import Fastify from 'fastify'
+import { startPostgres, waitFor, sleep, testApp } from '@headroom/testing'
 import pg from 'pg'
 import t from 'tap'
 import { headroomHealth } from '../src/index.js'
@@ -14,8 +13,7 @@ t.test('PostgreSQL stopped and restarted', async (t) => {
   const postgres = await startPostgres(t)
   const intervalMs = 1000
   let runs = 0
-  const app = Fastify()
-  t.teardown(() => app.close())
+  const app = testApp(t)
   // the check a pool plugin would contribute: a fresh, bounded connection so
   // the test depends on nothing but pg
   getHub(app).addCheck({
@@ -62,7 +60,7 @@ t.test('PostgreSQL stopped and restarted', async (t) => {
       liveness.push(l.statusCode)
       return r.statusCode
     })))
-    await new Promise((resolve) => setTimeout(resolve, 150))
+    await sleep(150)
   }
   const stormMs = Date.now() - stormStart
   const ran = runs - before

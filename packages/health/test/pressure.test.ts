@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import Fastify from 'fastify'
 import t from 'tap'
+import { testApp } from '@headroom/testing'
 import { headroomHealth } from '../src/index.js'
 
 function block (ms: number): void {
@@ -43,7 +43,7 @@ process.stdout.write(JSON.stringify(rounds) + '\\n')
 `
 
 t.test('the event loop blocked past the threshold: application routes 503 + Retry-After, /health 200', async (t) => {
-  const app = Fastify({ forceCloseConnections: true })
+  const app = testApp(t)
   await app.register(headroomHealth, {
     handleSignals: false,
     checkIntervalMs: 60_000,
@@ -51,7 +51,6 @@ t.test('the event loop blocked past the threshold: application routes 503 + Retr
     pressure: { maxEventLoopDelayMs: 50, sampleIntervalMs: 200, retryAfterSeconds: 7 }
   })
   app.get('/work', async () => ({ ok: true }))
-  t.teardown(() => app.close())
   const address = await app.listen({ port: 0, host: '127.0.0.1' })
 
   const child = spawn(process.execPath, ['--input-type=module', '-e', CLIENT, address], { stdio: ['ignore', 'pipe', 'inherit'] })

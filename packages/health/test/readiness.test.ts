@@ -1,9 +1,9 @@
 import { getHub, type HealthCheckResult } from '@headroom/core'
 import Fastify, { type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { headroomHealth, type HealthOptions, type HealthReport } from '../src/index.js'
+import { sleep, testApp } from '@headroom/testing'
 
 const quiet = { checkIntervalMs: 60_000, handleSignals: false, pressure: false } satisfies HealthOptions
 
@@ -24,10 +24,9 @@ const warn = async (): Promise<HealthCheckResult> => ({ status: 'warn', output: 
 
 t.test('liveness is 200 application/health+json and never runs a check', async (t) => {
   let calls = 0
-  const app = Fastify()
+  const app = testApp(t)
   await app.register(checkPlugin('postgres:primary', async () => { calls++; return { status: 'fail' } }))
   await app.register(headroomHealth, quiet)
-  t.teardown(() => app.close())
   await app.ready()
   const before = calls
   const res = await app.inject('/health')
@@ -38,11 +37,10 @@ t.test('liveness is 200 application/health+json and never runs a check', async (
 })
 
 t.test('readiness is the IETF health+json of every check, whatever the registration order', async (t) => {
-  const app = Fastify()
+  const app = testApp(t)
   await app.register(checkPlugin('postgres:primary', pass)) // before the health plugin
   await app.register(headroomHealth, { ...quiet, serviceId: 'finance-api', releaseId: '1.2.3' })
   await app.register(checkPlugin('redis:session', pass)) // after it
-  t.teardown(() => app.close())
   const res = await app.inject('/health/ready')
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /^application\/health\+json/)
@@ -113,11 +111,10 @@ t.test('a check that hangs fails at its timeout, a throwing one and a malformed 
 t.test('a probe storm of 1,000 requests runs each check at most once per interval', async (t) => {
   const calls = { primary: 0, session: 0 }
   const intervalMs = 300
-  const app = Fastify()
+  const app = testApp(t)
   await app.register(checkPlugin('postgres:primary', async () => { calls.primary++; return { status: 'pass' } }))
   await app.register(checkPlugin('redis:session', async () => { calls.session++; return { status: 'pass' } }, false))
   await app.register(headroomHealth, { ...quiet, checkIntervalMs: intervalMs, checkTimeoutMs: 100 })
-  t.teardown(() => app.close())
   await app.ready()
   const started = Date.now()
   const before = { ...calls }

@@ -1,10 +1,9 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { getHub } from '@headroom/core'
-import { isolatedSchema } from '@headroom/testing'
-import Fastify from 'fastify'
+import { isolatedSchema, sleep, testApp } from '@headroom/testing'
 import headroomPool, { DEFAULT_MAX, DEFAULT_MIN, errors, normalizeOptions } from '../src/index.js'
-import { appName, backends, build, sleep } from './helpers.js'
+import { appName, backends, build } from './helpers.js'
 
 t.test('defaults: min 5 connections opened at startup, max 25', async (t) => {
   t.equal(DEFAULT_MIN, 5)
@@ -57,8 +56,7 @@ t.test('bad options fail at register with a message naming the option', async (t
   const saved = process.env.DATABASE_URL
   delete process.env.DATABASE_URL
   t.teardown(() => { if (saved !== undefined) process.env.DATABASE_URL = saved })
-  const app = Fastify()
-  t.teardown(() => app.close())
+  const app = testApp(t)
   app.register(headroomPool, {})
   await t.rejects(async () => { await app.ready() }, { code: 'HEADROOM_POOL_INVALID_OPTION', message: /option "primary" is required/ })
 })

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { freePort, isolatedSchema, startPostgres } from '@headroom/testing'
+import { freePort, isolatedSchema, startPostgres, sleep } from '@headroom/testing'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build } from './helpers.js'
 
@@ -75,9 +75,9 @@ t.test('exhausted, acquire timeout, statement timeout, statement errors: status 
 
   // one connection, one waiting slot: held by /hold, then /hold again waits, the third is refused at once
   const held = app.inject('/hold')
-  await new Promise((resolve) => setTimeout(resolve, 30))
+  await sleep(30)
   const waiting = app.inject('/hold')
-  await new Promise((resolve) => setTimeout(resolve, 30))
+  await sleep(30)
   clean(t, await app.inject('/quick'), 503, 'HEADROOM_POOL_EXHAUSTED', /exhausted/)
   await Promise.all([held, waiting])
 

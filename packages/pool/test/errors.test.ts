@@ -1,6 +1,6 @@
 import t from 'tap'
 import { getHub } from '@headroom/core'
-import { isolatedSchema } from '@headroom/testing'
+import { isolatedSchema, sleep } from '@headroom/testing'
 import { errors } from '../src/index.js'
 import { appName, backends, build } from './helpers.js'
 
@@ -71,7 +71,7 @@ t.test('idle_in_transaction_session_timeout ends a stalled transaction: it fails
   await app.db.query('CREATE TABLE t (id int)')
   const err = await app.db.transaction(async (tx) => {
     await tx.query('INSERT INTO t VALUES (1)')
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    await sleep(500)
     await tx.query('INSERT INTO t VALUES (2)')
   }).catch((e: unknown) => e)
   t.match(err, { code: 'HEADROOM_POOL_UNAVAILABLE', statusCode: 503 })

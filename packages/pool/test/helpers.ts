@@ -1,9 +1,7 @@
-import { Writable } from 'node:stream'
-import Fastify, { type FastifyInstance } from 'fastify'
+import { LogLines, testApp, type LogLine, type TestContext } from '@headroom/testing'
+import type { FastifyInstance } from 'fastify'
 import pg from 'pg'
 import headroomPool, { type PoolOptions } from '../src/index.js'
-
-export interface LogLine { level: number, msg: string, [key: string]: unknown }
 
 export interface Built {
   app: FastifyInstance
@@ -11,20 +9,13 @@ export interface Built {
 }
 
 /** an app with the pool registered, its log lines collected, closed at teardown */
-export async function build (t: { teardown (fn: () => unknown): void }, options: PoolOptions, routes?: (app: FastifyInstance) => void): Promise<Built> {
-  const logs: LogLine[] = []
-  const stream = new Writable({
-    write (chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as LogLine)
-      cb()
-    }
-  })
-  const app = Fastify({ logger: { level: 'info', stream } })
-  t.teardown(() => app.close())
+export async function build (t: TestContext, options: PoolOptions, routes?: (app: FastifyInstance) => void): Promise<Built> {
+  const logs = new LogLines()
+  const app = testApp(t, { logger: { level: 'info', stream: logs.stream } })
   await app.register(headroomPool, options)
   routes?.(app)
   await app.ready()
-  return { app, logs }
+  return { app, logs: logs.lines }
 }
 
 /** runs one statement on a connection of its own (not the pool's) */
@@ -42,10 +33,6 @@ export async function admin<R extends pg.QueryResultRow = pg.QueryResultRow> (ur
 export async function backends (url: string, applicationName: string): Promise<number[]> {
   const { rows } = await admin<{ pid: number }>(url, 'SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid', [applicationName])
   return rows.map((r) => r.pid)
-}
-
-export function sleep (ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
 let seq = 0

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
-import { startPostgres, waitFor } from '@headroom/testing'
-import { build, sleep } from './helpers.js'
+import { sleep, startPostgres, waitFor } from '@headroom/testing'
+import { build } from './helpers.js'
 
 const ACQUIRE_TIMEOUT_MS = 1000
 // timers fire late on a loaded machine; this is event-loop lateness, not slack in the bound

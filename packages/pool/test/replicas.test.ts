@@ -1,10 +1,10 @@
 import t from 'tap'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { getHub } from '@headroom/core'
-import { startPostgres, startReplica, waitFor } from '@headroom/testing'
+import { sleep, startPostgres, startReplica, waitFor } from '@headroom/testing'
 import type { FastifyInstance } from 'fastify'
 import { parseLsn } from '../src/lsn.js'
-import { build, sleep } from './helpers.js'
+import { build } from './helpers.js'
 
 function counter (text: string, name: string, labels: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels))

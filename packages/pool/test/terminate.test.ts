@@ -1,6 +1,6 @@
 import t from 'tap'
 import { getHub } from '@headroom/core'
-import { isolatedSchema, waitFor } from '@headroom/testing'
+import { isolatedSchema, waitFor, sleep } from '@headroom/testing'
 import { admin, appName, backends, build } from './helpers.js'
 
 t.test('pg_terminate_backend on every pooled connection: the process survives and the next query succeeds', async (t) => {
@@ -31,7 +31,7 @@ t.test('a connection terminated inside a transaction: that transaction fails wit
   const err = await app.db.transaction(async (tx) => {
     const pid = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid
     await admin(url, 'SELECT pg_terminate_backend($1)', [pid])
-    await new Promise((resolve) => setTimeout(resolve, 100))
+    await sleep(100)
     await tx.query('SELECT 1')
   }).catch((e: unknown) => e)
   t.match(err, { code: 'HEADROOM_POOL_UNAVAILABLE', statusCode: 503 })

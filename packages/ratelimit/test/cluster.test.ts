@@ -1,7 +1,6 @@
 import t from 'tap'
-import { startRedisCluster } from '@headroom/testing'
+import { clusterClient, startRedisCluster, whenReady } from '@headroom/testing'
 import { getHub } from '@headroom/core'
-import { Cluster } from 'ioredis'
 import { buildApp, burst, count } from './helpers.js'
 
 // What these tests prove is exactness across shards and instances, not the
@@ -11,10 +10,7 @@ const SLOW_MACHINE_TIMEOUT_MS = 3000
 
 t.test('on a 3-master Redis Cluster: one key per call, exact limits for clients on every shard, shared by instances', async (t) => {
   const cluster = await startRedisCluster(t)
-  // our own ioredis (the fixture's may be another major version)
-  const client = new Cluster(cluster.startupNodes, { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } })
-  t.teardown(() => client.disconnect())
-  await new Promise((resolve) => client.once('ready', resolve))
+  const client = await whenReady(clusterClient(t, cluster.startupNodes, { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } }))
   const apps = await Promise.all([1, 2].map(() => buildApp(t, { redis: client, limit: 7, window: '1m', commandTimeoutMs: SLOW_MACHINE_TIMEOUT_MS })))
   const clients = Array.from({ length: 12 }, (_, i) => `192.0.2.${i + 1}`)
   const results = await Promise.all(clients.map(async (ip) => {
@@ -40,9 +36,7 @@ t.test('on a 3-master Redis Cluster: one key per call, exact limits for clients 
 
 t.test('on a 3-master Redis Cluster: peek, charge and reset for keys on every shard, shared by instances', async (t) => {
   const cluster = await startRedisCluster(t)
-  const client = new Cluster(cluster.startupNodes, { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } })
-  t.teardown(() => client.disconnect())
-  await new Promise((resolve) => client.once('ready', resolve))
+  const client = await whenReady(clusterClient(t, cluster.startupNodes, { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1 } }))
   const policies = { failures: { limit: 3, window: '1m' } }
   const [a, b] = await Promise.all([1, 2].map(() => buildApp(t, { redis: client, policies, commandTimeoutMs: SLOW_MACHINE_TIMEOUT_MS }))) as [Awaited<ReturnType<typeof buildApp>>, Awaited<ReturnType<typeof buildApp>>]
   const accounts = Array.from({ length: 12 }, (_, i) => `a:user${i}@example.com`)

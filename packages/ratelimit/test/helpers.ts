@@ -1,31 +1,23 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { Redis } from 'ioredis'
+import { APP_REDIS_OPTIONS, redisClient as testingRedisClient, testApp, type TestContext } from '@headroom/testing'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { Redis } from 'ioredis'
 import headroomRateLimit, { type HeadroomRateLimitOptions } from '../src/index.js'
 
-interface Teardown { teardown: (fn: () => unknown) => void }
+export { whenReady as ready } from '@headroom/testing'
 
 /** A client as DESIGN.md asks for: no offline queue, quick reconnects; closed at teardown. */
-export function redisClient (t: Teardown, url: string): Redis {
-  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => 50 })
-  client.on('error', () => {})
-  t.teardown(() => client.disconnect())
-  return client
-}
-
-export async function ready (client: Redis): Promise<Redis> {
-  if (client.status !== 'ready') await new Promise((resolve) => client.once('ready', resolve))
-  return client
+export function redisClient (t: TestContext, url: string): Redis {
+  return testingRedisClient(t, url, APP_REDIS_OPTIONS)
 }
 
 /** An app with the plugin and a few routes, closed at teardown. */
 export async function buildApp (
-  t: Teardown,
+  t: TestContext,
   options: HeadroomRateLimitOptions,
   extra?: (app: FastifyInstance) => void,
   server: FastifyServerOptions = {}
 ): Promise<FastifyInstance> {
-  const app = Fastify(server)
-  t.teardown(() => app.close())
+  const app = testApp(t, server)
   await app.register(headroomRateLimit, options)
   app.get('/', async () => ({ ok: true }))
   extra?.(app)

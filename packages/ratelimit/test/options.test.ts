@@ -1,6 +1,6 @@
 import t from 'tap'
-import Fastify from 'fastify'
 import headroomRateLimit, { errors, normalizeOptions, DEFAULT_LIMIT, DEFAULT_WINDOW_MS, type HeadroomRateLimitOptions } from '../src/index.js'
+import { testApp } from '@headroom/testing'
 
 t.test('defaults are the seed\'s: 500 requests per 15 minutes, static assets and probes free', async (t) => {
   const o = normalizeOptions()
@@ -37,8 +37,7 @@ const bad: Array<[string, unknown]> = [
 
 for (const [name, value] of bad) {
   t.test(`bad option ${name}=${JSON.stringify(value)} fails at register naming it`, async (t) => {
-    const app = Fastify()
-    t.teardown(() => app.close())
+    const app = testApp(t)
     app.register(headroomRateLimit, { [name]: value } as HeadroomRateLimitOptions)
     const err = await app.ready().then(() => null, (e: Error) => e)
     t.ok(err instanceof errors.InvalidOption, 'InvalidOption')
@@ -56,15 +55,13 @@ t.test('route configs that cannot be honoured fail at ready, naming the route an
     [{ hook: 'onSend' }, /hook/]
   ]
   for (const [config, message] of cases) {
-    const app = Fastify()
-    t.teardown(() => app.close())
+    const app = testApp(t)
     app.register(headroomRateLimit, { policies: { login: { limit: 5, window: '1m' } } })
     app.register(async (app) => { app.get('/r', { config: { rateLimit: config } }, async () => 'x') })
     const err = await app.ready().then(() => null, (e: Error) => e)
     t.match(err, { code: 'HEADROOM_RATELIMIT_INVALID_OPTION', message }, JSON.stringify(config))
   }
-  const app = Fastify()
-  t.teardown(() => app.close())
+  const app = testApp(t)
   app.register(headroomRateLimit)
   app.register(async (app) => {
     app.get('/a', { config: { rateLimit: { groupId: 'g', max: 5, timeWindow: '1m' } } }, async () => 'x')

@@ -1,15 +1,13 @@
 import t from 'tap'
-import Fastify from 'fastify'
 import fastifyRateLimit from '@fastify/rate-limit'
-import { isolatedRedis, startRedis } from '@headroom/testing'
+import { isolatedRedis, startRedis, testApp } from '@headroom/testing'
 import headroomRateLimit from '../src/index.js'
 import { buildApp, ready, redisClient } from './helpers.js'
 
 t.test('the store plugs into @fastify/rate-limit itself: its API, our shared sliding window', async (t) => {
   const { prefix, url } = await isolatedRedis(t)
   const redis = await ready(redisClient(t, url))
-  const app = Fastify()
-  t.teardown(() => app.close())
+  const app = testApp(t)
   await app.register(headroomRateLimit, { redis, prefix, skipPaths: ['/frl'] })
   await app.register(async (scope) => {
     await scope.register(fastifyRateLimit, { store: app.headroomRateLimit.Store as never, max: 3, timeWindow: 60_000 })

@@ -1,7 +1,6 @@
 import t from 'tap'
 import http from 'node:http'
-import Fastify from 'fastify'
-import { startRedis, sleep, waitFor } from '@headroom/testing'
+import { startRedis, sleep, waitFor, testApp } from '@headroom/testing'
 import { getHub } from '@headroom/core'
 import headroomRateLimit from '../src/index.js'
 import { ready, redisClient } from './helpers.js'
@@ -31,8 +30,7 @@ async function healthOf (app: import('fastify').FastifyInstance) {
 t.test('a private Redis killed under load: local limits hold, no 5xx, nobody waits past the timeout, Redis is used again after restart', async (t) => {
   const server = await startRedis(t)
   const redis = await ready(redisClient(t, server.url))
-  const app = Fastify({ forceCloseConnections: true })
-  t.teardown(() => app.close())
+  const app = testApp(t)
   await app.register(headroomRateLimit, { redis, limit: LIMIT, window: '1m', commandTimeoutMs: COMMAND_TIMEOUT_MS, resetTimeoutMs: 200 })
   app.get('/', async () => ({ ok: true }))
   await app.listen({ port: 0, host: '127.0.0.1' })
@@ -104,8 +102,7 @@ t.test('onStoreDown open and closed, with Redis down from the start', async (t) 
   await waitFor('client noticed', () => redis.status !== 'ready')
 
   const build = async (onStoreDown: 'open' | 'closed') => {
-    const app = Fastify()
-    t.teardown(() => app.close())
+    const app = testApp(t)
     await app.register(headroomRateLimit, { redis, limit: 1, onStoreDown })
     app.get('/', async () => ({ ok: true }))
     return app
@@ -132,8 +129,7 @@ t.test('fallback_active is 1 while Redis refuses connections, though the circuit
   // breaker counts nothing, yet every decision is local (test/prometheus-e2e.test.ts found the gauge at 0)
   const server = await startRedis(t)
   const redis = await ready(redisClient(t, server.url))
-  const app = Fastify()
-  t.teardown(() => app.close())
+  const app = testApp(t)
   await app.register(headroomRateLimit, { redis, limit: 100 })
   app.get('/', async () => ({ ok: true }))
   t.equal((await app.inject('/')).statusCode, 200)

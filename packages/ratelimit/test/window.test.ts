@@ -1,7 +1,7 @@
 import t from 'tap'
-import Fastify, { type FastifyInstance } from 'fastify'
+import { type FastifyInstance } from 'fastify'
 import fastifyRateLimit from '@fastify/rate-limit'
-import { isolatedRedis, sleep } from '@headroom/testing'
+import { isolatedRedis, sleep, testApp } from '@headroom/testing'
 import { LocalWindow } from '../src/index.js'
 import { buildApp, ready, redisClient } from './helpers.js'
 
@@ -39,8 +39,7 @@ t.test('requests straddling window boundaries: no rolling window ever admits mor
   const redis = await ready(redisClient(t, url))
   // three instances of ours, and @fastify/rate-limit's fixed window as the control the check must catch
   const ours = await Promise.all([1, 2, 3].map(() => buildApp(t, { redis, prefix, limit: L, window: W, buckets: 20 })))
-  const control = Fastify()
-  t.teardown(() => control.close())
+  const control = testApp(t)
   await control.register(fastifyRateLimit, { redis, max: L, timeWindow: W, nameSpace: `${prefix}control:` })
   control.get('/', async () => ({ ok: true }))
   await control.ready()

@@ -1,6 +1,5 @@
 import type { RedisClient } from '@headroom/core'
-import { isolatedRedis, startRedis, startRedisCluster, waitFor } from '@headroom/testing'
-import { Redis } from 'ioredis'
+import { isolatedRedis, startRedis, startRedisCluster } from '@headroom/testing'
 import type { Test } from 'tap'
 import { clusterClient, redisClient } from './helpers.js'
 import type { OutageFixture } from './suite.js'
@@ -41,12 +40,7 @@ export async function privateBackend (t: Test): Promise<OutageFixture & { pid: (
 /** a private 3-master Redis Cluster; killing it kills every node */
 export async function clusterBackend (t: Test): Promise<OutageFixture> {
   const cluster = await startRedisCluster(t)
-  const nodes = cluster.nodes.map((n) => {
-    const c = new Redis(n.port, '127.0.0.1', { maxRetriesPerRequest: 1 })
-    c.on('error', () => {})
-    t.teardown(() => c.disconnect())
-    return c
-  })
+  const nodes = cluster.nodes.map((n) => redisClient(t, n.port))
   return {
     client: () => clusterClient(t, cluster.startupNodes),
     admin: clusterClient(t, cluster.startupNodes),
@@ -61,10 +55,7 @@ export async function clusterBackend (t: Test): Promise<OutageFixture> {
     kill: async () => { await Promise.all(cluster.nodes.map((n) => n.kill())) },
     async start () {
       await Promise.all(cluster.nodes.map((n) => n.start()))
-      await waitFor('cluster_state:ok after the restart', async () => {
-        const states = await Promise.all(nodes.map(async (n) => String(await n.cluster('INFO').catch(() => '')).includes('cluster_state:ok')))
-        return states.every(Boolean)
-      }, 20_000, 100)
+      await cluster.healthy(20_000)
     }
   }
 }

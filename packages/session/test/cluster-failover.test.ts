@@ -1,6 +1,6 @@
-import { startRedisCluster, waitFor } from '@headroom/testing'
+import { clusterClient, sleep, startRedisCluster, waitFor, whenReady } from '@headroom/testing'
 import type { FastifyInstance } from 'fastify'
-import { Cluster } from 'ioredis'
+import type { Cluster } from 'ioredis'
 import t, { type Test } from 'tap'
 import { keySlot } from '../src/outages.js'
 import { buildApp, idOf, login, me } from './helpers.js'
@@ -22,7 +22,7 @@ const USERS = 48
 
 /** configured like the example's cluster client (examples/finance-api/src/redis.ts) */
 function appClient (t: Test, startupNodes: Array<{ host: string, port: number }>): Cluster {
-  const c = new Cluster(startupNodes, {
+  return clusterClient(t, startupNodes, {
     enableOfflineQueue: false,
     slotsRefreshInterval: 2000,
     slotsRefreshTimeout: 1000,
@@ -31,9 +31,6 @@ function appClient (t: Test, startupNodes: Array<{ host: string, port: number }>
     retryDelayOnTryAgain: 100,
     redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 2000 }
   })
-  c.on('error', () => {})
-  t.teardown(() => c.disconnect())
-  return c
 }
 
 // Issue #12 (topology scenario 3): a master killed on a cluster with replicas
@@ -52,7 +49,7 @@ async function failover (t: Test, fullCoverage: boolean): Promise<void> {
   const cluster = await startRedisCluster(t, { masters: 3, replicas: 1, args: ['--cluster-require-full-coverage', fullCoverage ? 'yes' : 'no'] })
   const clients = [appClient(t, cluster.startupNodes), appClient(t, cluster.startupNodes)]
   const admin = appClient(t, cluster.startupNodes)
-  await Promise.all([...clients, admin].map((c) => c.status === 'ready' ? null : new Promise((resolve) => c.once('ready', resolve))))
+  await Promise.all([...clients, admin].map((c) => whenReady(c)))
   // two instances behind a balancer: each user's requests alternate between them
   const apps: FastifyInstance[] = []
   for (const c of clients) {
@@ -107,11 +104,11 @@ async function failover (t: Test, fullCoverage: boolean): Promise<void> {
         // a session on a live master is shared through Redis during the failover: the other instance's last write is seen at once
         else if (!fullCoverage && !onVictim[i] && written[i] !== 0 && body.a !== written[i]) problems.push(`user${i} (live master) read a=${body.a} after a=${written[i]} was written on the other instance (phase ${phase})`)
       }
-      await new Promise((resolve) => setTimeout(resolve, 40))
+      await sleep(40)
     }
   }
   const loops = cookies.map((_, i) => loop(i))
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  await sleep(500)
 
   await victim.kill()
   phase = 'down'
@@ -134,7 +131,7 @@ async function failover (t: Test, fullCoverage: boolean): Promise<void> {
   const promotedAfter = Date.now() - killedAt
   await waitFor('both instances back on Redis, write-back done', async () => !a1.sessions.fallbackActive && !a2.sessions.fallbackActive, 20_000, 50)
   phase = 'after'
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  await sleep(500)
   state.running = false
   await Promise.all(loops)
 

@@ -1,7 +1,6 @@
-import { startRedisCluster } from '@headroom/testing'
-import { Cluster } from 'ioredis'
+import { sleep, startRedisCluster, whenReady } from '@headroom/testing'
 import t from 'tap'
-import { buildApp } from './helpers.js'
+import { buildApp, clusterClient } from './helpers.js'
 
 // Found by the topology test (examples/finance-api/topology): an ioredis
 // Cluster drops its connections to nodes that serve no slot on a healthy
@@ -11,10 +10,7 @@ import { buildApp } from './helpers.js'
 // sessions from its own memory and users behind the balancer got 401s.
 t.test("a replica's connection closing on a healthy cluster does not take sessions offline; a master's does", async (t) => {
   const cluster = await startRedisCluster(t, { masters: 3, replicas: 1 })
-  const client = new Cluster(cluster.startupNodes, { redisOptions: { maxRetriesPerRequest: 1 } })
-  client.on('error', () => {})
-  t.teardown(() => client.disconnect())
-  await new Promise((resolve) => client.once('ready', resolve))
+  const client = await whenReady(clusterClient(t, cluster.startupNodes))
   const app = await buildApp(t, { redis: client, keyPrefix: 'replicas:' })
   t.teardown(() => app.close())
   await app.ready()
@@ -34,6 +30,6 @@ t.test("a replica's connection closing on a healthy cluster does not take sessio
 
   const master = client.nodes('master')[0]!
   master.disconnect()
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await sleep(100)
   t.ok(app.sessions.fallbackActive, 'a master connection lost: memory takes over at once')
 })

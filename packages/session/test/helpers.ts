@@ -1,5 +1,6 @@
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
-import { Cluster, Redis } from 'ioredis'
+import { clusterClient as testingClusterClient, redisClient as testingRedisClient, sleep, testApp, type TestContext } from '@headroom/testing'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { Cluster, Redis } from 'ioredis'
 import { headroomSession, type SessionOptions } from '../src/index.js'
 
 declare module '../src/index.js' {
@@ -10,31 +11,22 @@ declare module '../src/index.js' {
   }
 }
 
-export interface TestContext {
-  teardown (fn: () => unknown): void
-}
+export type { TestContext }
 
-/** A Redis client of this package's ioredis, closed at teardown. */
-export function redisClient (t: TestContext, url: string): Redis {
-  const c = new Redis(url, { maxRetriesPerRequest: 1 })
-  // as an app would: without a listener ioredis prints every reconnect failure with its stack
-  c.on('error', () => {})
-  t.teardown(() => c.quit().catch(() => c.disconnect()))
-  return c
+/** A Redis client (one retry, offline queue on: ioredis's defaults otherwise), closed at teardown. */
+export function redisClient (t: TestContext, target: string | number): Redis {
+  return testingRedisClient(t, target, { maxRetriesPerRequest: 1 })
 }
 
 export function clusterClient (t: TestContext, startupNodes: Array<{ host: string, port: number }>): Cluster {
-  const c = new Cluster(startupNodes, { redisOptions: { maxRetriesPerRequest: 1 } })
-  c.on('error', () => {})
-  t.teardown(() => c.quit().catch(() => c.disconnect()))
-  return c
+  return testingClusterClient(t, startupNodes, { redisOptions: { maxRetriesPerRequest: 1 } })
 }
 
 export const SECRET = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz'
 
 /** An app with the plugin and the routes every test uses. */
 export async function buildApp (t: TestContext, options: SessionOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false })
+  const app = testApp(t, { logger: false })
   await app.register(headroomSession, { secret: SECRET, ...options })
   app.post<{ Body: { user: string } }>('/login', async (request) => {
     // a privilege change: a new id, the old one deleted
@@ -50,7 +42,7 @@ export async function buildApp (t: TestContext, options: SessionOptions): Promis
   }))
   app.post<{ Body: { a?: number, b?: number, note?: string, delayMs?: number } }>('/set', async (request) => {
     const { delayMs, ...fields } = request.body
-    if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs))
+    if (delayMs) await sleep(delayMs)
     Object.assign(request.session, fields)
     return { ok: true }
   })
@@ -67,7 +59,6 @@ export async function buildApp (t: TestContext, options: SessionOptions): Promis
     const list = await app.sessions.list(request.params.user)
     return list.map((s) => ({ id: s.id, userId: s.data.userId ?? null }))
   })
-  t.teardown(() => app.close())
   return app
 }
 

@@ -1,17 +1,14 @@
-import Fastify from 'fastify'
 import t from 'tap'
 import { headroomSession, INSECURE_COOKIE_HINT } from '../src/index.js'
 import { SECRET, setCookie, type TestContext } from './helpers.js'
+import { LogLines, testApp } from '@headroom/testing'
 
 const WARNING = 'a Secure session cookie was not sent because this request arrived over http; logged once per instance'
 
 /** An app whose log lines are kept: a Secure cookie, Fastify trusting every proxy (the proxy's header decides https). */
 async function secureApp (t: TestContext) {
-  const lines: Array<Record<string, unknown>> = []
-  const app = Fastify({
-    trustProxy: true,
-    logger: { level: 'warn', stream: { write: (line: string) => { lines.push(JSON.parse(line)) } } }
-  })
+  const { lines, stream } = new LogLines()
+  const app = testApp(t, { trustProxy: true, logger: { level: 'warn', stream } })
   await app.register(headroomSession, { secret: SECRET, production: true })
   app.post('/login', async (request) => {
     await request.session.regenerate()
@@ -19,7 +16,6 @@ async function secureApp (t: TestContext) {
     return { ok: true }
   })
   app.get('/read', async (request) => ({ userId: request.session.userId ?? null }))
-  t.teardown(() => app.close())
   await app.ready()
   return { app, warnings: () => lines.filter((l) => l.msg === WARNING) }
 }

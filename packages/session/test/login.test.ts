@@ -2,7 +2,7 @@ import t from 'tap'
 import { sharedBackend } from './backends.js'
 import { buildApp, cookieOf, idOf, redisClient, setCookie } from './helpers.js'
 import { loginFlow } from './suite.js'
-import { isolatedRedis } from '@headroom/testing'
+import { isolatedRedis, testApp } from '@headroom/testing'
 
 t.test('login, then a request with the cookie sees the same session data; the id changes on login', async (t) => {
   await loginFlow(t, await sharedBackend(t))
@@ -23,10 +23,8 @@ t.test('secure defaults: HttpOnly, SameSite=Lax; Secure in production', async (t
   const http = await prod.inject({ method: 'POST', url: '/login', payload: { user: 'bob' } })
   t.equal(setCookie(http), null, 'production never sends the cookie over plain http')
 
-  const { default: Fastify } = await import('fastify')
   const { headroomSession } = await import('../src/index.js')
-  const behindProxy = Fastify({ trustProxy: true })
-  t.teardown(() => behindProxy.close())
+  const behindProxy = testApp(t, { trustProxy: true })
   await behindProxy.register(headroomSession, { redis, keyPrefix: iso.prefix, production: true, secret: 'Vq3x9LkP0aZm7RtY2wBn5CdE8fGh1JsU4oQi6' })
   behindProxy.post('/login', async (request) => { request.session.userId = 'carol'; return {} })
   const secure = await behindProxy.inject({ method: 'POST', url: '/login', headers: { 'x-forwarded-proto': 'https' } })

@@ -5,7 +5,7 @@
  */
 import { Signer } from '@fastify/cookie'
 import { getHub, type RedisClient } from '@headroom/core'
-import { waitFor } from '@headroom/testing'
+import { waitFor, sleep } from '@headroom/testing'
 import type { LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { buildApp, cookieOf, idOf, login, me, SECRET, setCookie } from './helpers.js'
@@ -107,7 +107,7 @@ export async function readCost (t: Test, b: Backend): Promise<void> {
   const c2 = await login(short, 'toucher')
   await short.inject({ method: 'POST', url: '/set', payload: { note: 'keep me' }, headers: { cookie: c2 } })
   const before = await b.admin.hgetall(sessKey(b, c2))
-  await new Promise((resolve) => setTimeout(resolve, 400))
+  await sleep(400)
   const ttlBefore = await b.admin.pttl(sessKey(b, c2))
   await (b.resetStats as () => Promise<void>)()
   const touched = await me(short, c2)
@@ -274,11 +274,11 @@ export async function outage (t: Test, b: OutageFixture, { clients = 50, command
       }
       // think time: 50 clients at ~40 requests/s each; with less, this process's own event loop (load
       // generator and server in one) saturates and the latencies measure the harness, not the plugin
-      await new Promise((resolve) => setTimeout(resolve, 25))
+      await sleep(25)
     }
   }
   const loops = cookies.map((_, i) => loop(i))
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  await sleep(300)
 
   await b.kill()
   phase = 'down'
@@ -292,12 +292,12 @@ export async function outage (t: Test, b: OutageFixture, { clients = 50, command
   t.match(await hub.registry.getSingleMetricAsString('headroom_session_fallback_active'), /^headroom_session_fallback_active 1$/m, 'the fallback gauge is 1')
   t.match(await hub.registry.getSingleMetricAsString('headroom_session_redis_errors_total'), /headroom_session_redis_errors_total [1-9]/, 'Redis errors are counted')
   for (const cookie of during) t.equal((await me(app, cookie)).body.userId?.startsWith('outage'), true, 'a session created during the outage works')
-  await new Promise((resolve) => setTimeout(resolve, 700))
+  await sleep(700)
 
   await b.start()
   await waitFor('Redis to be used again, without a restart', async () => !app.sessions.fallbackActive, 20_000, 50)
   phase = 'after'
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  await sleep(200)
   state.running = false
   await Promise.all(loops)
 

@@ -1,6 +1,9 @@
 export { databaseUrl, redisUrl, DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL } from './env.js'
 export { isolatedSchema, isolatedDatabase, type IsolatedSchema, type IsolatedDatabase } from './postgres.js'
-export { isolatedRedis, deleteKeys, type IsolatedRedis } from './redis.js'
+export { isolatedRedis, deleteKeys, scanKeys, type IsolatedRedis } from './redis.js'
+export { redisClient, clusterClient, whenReady, APP_REDIS_OPTIONS } from './clients.js'
+export { testApp } from './app.js'
+export { LogLines, type LogLine } from './logs.js'
 export {
   startPostgres, startReplica, PRIVATE_DIR_PREFIX,
   type PrivatePostgres, type PrivateReplica, type PrivatePostgresOptions

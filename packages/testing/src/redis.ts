@@ -11,16 +11,34 @@ export interface IsolatedRedis {
   client (): Redis
 }
 
-/** Deletes every key matching `pattern`, scanning so a large keyspace never blocks Redis. */
-export async function deleteKeys (client: Redis, pattern: string): Promise<number> {
+/** Calls `fn` with each batch of keys matching `pattern`, by SCAN, so a large keyspace never blocks Redis. */
+async function eachBatch (client: Redis, pattern: string, fn: (keys: string[]) => Promise<void>): Promise<void> {
   let cursor = '0'
-  let deleted = 0
   do {
     const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 500)
     cursor = next
-    if (keys.length > 0) deleted += await client.unlink(...keys)
+    if (keys.length > 0) await fn(keys)
   } while (cursor !== '0')
+}
+
+/** Deletes every key matching `pattern`, scanning so a large keyspace never blocks Redis. */
+export async function deleteKeys (client: Redis, pattern: string): Promise<number> {
+  let deleted = 0
+  await eachBatch(client, pattern, async (keys) => { deleted += await client.unlink(...keys) })
   return deleted
+}
+
+/**
+ * Every key matching `pattern` on each of `clients` (one server, or every
+ * node of a cluster: SCAN walks one node's keyspace), by SCAN. A key SCAN
+ * returns twice (it may, while the keyspace is rehashed) is listed once.
+ */
+export async function scanKeys (clients: Redis | Redis[], pattern: string): Promise<string[]> {
+  const found = new Set<string>()
+  for (const client of Array.isArray(clients) ? clients : [clients]) {
+    await eachBatch(client, pattern, async (keys) => { for (const k of keys) found.add(k) })
+  }
+  return [...found]
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Test } from 'tap'
-import { buildApp, metricValue, sleep } from '../helpers.js'
+import { sleep } from '@headroom/testing'
+import { buildApp, metricValue } from '../helpers.js'
 import type { Backend } from '../backends.js'
 
 export function coalescing (t: Test, backend: Backend): void {

@@ -1,6 +1,7 @@
 import type { Test } from 'tap'
 import { buildApp } from '../helpers.js'
 import type { Backend } from '../backends.js'
+import { sleep } from '@headroom/testing'
 
 export function httpCache (t: Test, backend: Backend): void {
   async function app (t: Parameters<typeof buildApp>[0]) {
@@ -109,7 +110,7 @@ export function httpCache (t: Test, backend: Backend): void {
     })
     const [a, b] = [await build(), await build()]
     const first = await a.inject('/q')
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await sleep(20)
     const second = await b.inject('/q')
     t.equal(second.body, first.body)
     t.equal(second.headers.etag, first.headers.etag)

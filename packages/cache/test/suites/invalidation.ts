@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
-import { waitFor } from '@headroom/testing'
-import { buildApp, engineOf, sleep } from '../helpers.js'
+import { sleep, waitFor } from '@headroom/testing'
+import { buildApp, engineOf } from '../helpers.js'
 import type { FastifyInstance } from 'fastify'
 import type { Backend } from '../backends.js'
 

@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
-import { waitFor } from '@headroom/testing'
-import { buildApp, engineOf, health, metricValue, sleep } from '../helpers.js'
+import { sleep, waitFor } from '@headroom/testing'
+import { buildApp, engineOf, health, metricValue } from '../helpers.js'
 import type { Backend } from '../backends.js'
 
 export function outage (t: Test, backend: Backend): void {

@@ -1,20 +1,14 @@
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import type { Backend } from '../backends.js'
-import { buildApp, metricValue, sleep } from '../helpers.js'
+import { waitFor } from '@headroom/testing'
+import { buildApp, metricValue } from '../helpers.js'
 
 const N = 12
 const COALESCED = 'headroom_cache_coalesced_waits_total'
 
-/** Polls until `cond` holds (or `ms` passed): the leader's handler holds its response until the other requests wait on it. */
-async function until (cond: () => Promise<boolean>, ms = 5000): Promise<boolean> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (await cond()) return true
-    await sleep(5)
-  }
-  return false
-}
+/** Waits up to 5 s for `cond`, then goes on either way: the leader's handler holds its response until the other requests wait on it. */
+const until = (cond: () => Promise<boolean>): Promise<void> => waitFor('the other requests to wait', cond, 5000, 5).catch(() => {})
 
 const waits = (app: FastifyInstance, namespace: string, scope: 'process' | 'cluster') => metricValue(app, COALESCED, { namespace, scope })
 

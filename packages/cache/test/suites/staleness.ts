@@ -1,6 +1,7 @@
 import type { Test } from 'tap'
 import { errors } from '../../src/index.js'
-import { buildApp, engineOf, metricValue, sleep } from '../helpers.js'
+import { sleep } from '@headroom/testing'
+import { buildApp, engineOf, metricValue } from '../helpers.js'
 import type { Backend } from '../backends.js'
 
 export function staleness (t: Test, backend: Backend): void {
