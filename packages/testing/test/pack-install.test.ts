@@ -486,6 +486,15 @@ t.test('the release flow, dry: changeset version in a scratch copy, pnpm publish
   }
   symlinkSync(join(ROOT, 'node_modules'), join(scratch, 'node_modules'))
   const pending = readdirSync(join(scratch, '.changeset')).filter((f) => f.endsWith('.md') && f !== 'README.md')
+  // the largest bump the changesets ask for, per package
+  const RANK = { patch: 1, minor: 2, major: 3 } as const
+  const asked = new Map<string, number>()
+  for (const f of pending) {
+    const front = /^---\n([\s\S]*?)\n---/.exec(readFileSync(join(scratch, '.changeset', f), 'utf8'))?.[1] ?? ''
+    for (const m of front.matchAll(/^["']?([^"':\s]+)["']?:\s*(patch|minor|major)\s*$/gm)) {
+      asked.set(m[1]!, Math.max(asked.get(m[1]!) ?? 0, RANK[m[2] as keyof typeof RANK]))
+    }
+  }
   await sh(join(BIN, 'changeset'), ['version'], scratch, 120_000, process.env)
   t.same(readdirSync(join(scratch, '.changeset')).filter((f) => f.endsWith('.md') && f !== 'README.md'), [], `changeset version consumed the ${pending.length} changesets`)
   for (const p of PUBLIC) {
@@ -494,6 +503,11 @@ t.test('the release flow, dry: changeset version in a scratch copy, pnpm publish
     const log = readFileSync(join(scratch, 'packages', p, 'CHANGELOG.md'), 'utf8')
     if (pending.length > 0) {
       t.not(pkg.version, before.version, `@headroom/${p}: ${before.version} -> ${pkg.version}`)
+      // changesets makes a dependent major when a peer dependency leaves its range
+      // (on 0.x every minor of core leaves ^0.x): a release must not do that unasked
+      const [a, b] = [before.version, pkg.version].map((v: string) => v.split('.').map(Number)) as [number[], number[]]
+      const made = a[0] !== b[0] ? RANK.major : a[1] !== b[1] ? RANK.minor : RANK.patch
+      t.ok(made <= (asked.get(`@headroom/${p}`) ?? RANK.patch), `@headroom/${p}: ${before.version} -> ${pkg.version} is no larger a bump than its changesets ask for`)
       t.match(log, new RegExp(`^# @headroom/${p}\\n\\n## ${pkg.version.replace(/\./g, '\\.')}\\n`), `@headroom/${p}: CHANGELOG.md has ${pkg.version}`)
     }
     // a peer range on core that a release would break is a major of every plugin: the range must still hold
