@@ -23,6 +23,8 @@ const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 // what CI installs next to the tarballs: the peers' current majors (the ones the workspace tests)
 const FASTIFY = 'fastify@^5.6.0'
 const IOREDIS = 'ioredis@^6.0.0'
+// the other major the peer range claims (^5.8.0 || ^6.0.0); the workspace tests 6 only
+const IOREDIS_5 = 'ioredis@^5.8.0'
 const THIRD_PARTY_TYPES = ['@types/node@^20.19.0', '@types/pg@^8.15.6']
 
 // npm and a project of its own outside the workspace; not /tmp/headroom-test-* (CI's leftover check is for private servers)
@@ -325,18 +327,18 @@ const projects: Project[] = [
       'cache-memory': { source: CACHE(false), loads: ['core', 'cache'] }
     }
   },
-  // each Redis plugin alone on the real Redis, and the five together
-  {
-    name: 'with-ioredis',
+  // each Redis plugin alone on the real Redis, and the five together: with ioredis 6, and with ioredis 5
+  ...[IOREDIS, IOREDIS_5].map((ioredis) => ({
+    name: ioredis === IOREDIS ? 'with-ioredis' : 'with-ioredis-5',
     dir: '',
-    extra: [IOREDIS, '@fastify/redis@^9.0.0'],
+    extra: [ioredis, '@fastify/redis@^9.0.0'],
     entries: {
       session: { source: SESSION(true), loads: ['core', 'session'] },
       ratelimit: { source: RATELIMIT(true), loads: ['core', 'ratelimit'] },
       cache: { source: CACHE(true), loads: ['core', 'cache'] },
       all: { source: ALL, loads: PUBLIC }
     }
-  }
+  } satisfies Project))
 ]
 
 t.test('npm installs the tarballs outside the workspace, with fastify and third-party packages only', async (t) => {
@@ -358,7 +360,11 @@ t.test('npm installs the tarballs outside the workspace, with fastify and third-
     const installed = readdirSync(join(project.dir, 'node_modules', '@headroom')).sort()
     t.same(installed, [...PUBLIC].sort(), `${project.name}: exactly the six tarballs, nothing else of headroom's`)
     const ioredis = existsSync(join(project.dir, 'node_modules', 'ioredis'))
-    t.equal(ioredis, project.extra.includes(IOREDIS), `${project.name}: ioredis ${ioredis ? 'installed' : 'absent'}`)
+    t.equal(ioredis, project.extra.some((e) => e.startsWith('ioredis@')), `${project.name}: ioredis ${ioredis ? 'installed' : 'absent'}`)
+    if (ioredis) {
+      const { version } = JSON.parse(readFileSync(join(project.dir, 'node_modules', 'ioredis', 'package.json'), 'utf8'))
+      t.equal(version.split('.')[0], project.extra.includes(IOREDIS_5) ? '5' : '6', `${project.name}: ioredis ${version}`)
+    }
   }
 })
 
@@ -419,33 +425,35 @@ t.test('each plugin alone and the five together answer requests against the real
     if (!existsSync(entry)) { t.fail(`${name}: not compiled (see the type-check above)`); return }
     try {
       // each script its own key prefix: they run side by side
-      const { stdout } = await sh(process.execPath, [entry], project.dir, 120_000, cleanEnv({ DATABASE_URL, REDIS_URL, PACK_PREFIX: `${prefix}:${name}` }))
-      answers.set(name, JSON.parse(stdout.trim().split('\n').at(-1) ?? '').answers)
+      const { stdout } = await sh(process.execPath, [entry], project.dir, 120_000, cleanEnv({ DATABASE_URL, REDIS_URL, PACK_PREFIX: `${prefix}:${project.name}:${name}` }))
+      answers.set(`${project.name}/${name}`, JSON.parse(stdout.trim().split('\n').at(-1) ?? '').answers)
     } catch (err) {
       t.fail(`${project.name}: ${name} ran`, { diagnostic: true, found: (err as Error).message })
     }
   })
   const statuses = (key: string): number[] => (answers.get(key) ?? []).map((a) => a.status)
   const body = (key: string, i: number): unknown => { const a = answers.get(key)?.[i]; return a === undefined ? undefined : JSON.parse(a.body) }
-  t.same(statuses('pool'), [200], 'pool alone, no ioredis installed: answered')
-  t.same(body('pool', 0), { n: 2, one: 1 }, 'pool alone: queried PostgreSQL through request.db and fastify.db')
-  t.same(statuses('health'), [200, 200, 200, 200], 'health alone, no ioredis installed: liveness, readiness, metrics, a route')
-  t.match(body('health', 3), { draining: false, status: 'pass' }, 'health alone: fastify.health')
-  t.same(statuses('session'), [200], 'session on Redis: answered')
-  t.match(body('session', 0), { visits: 1, fallbackActive: false }, 'session on Redis: stored in Redis, not the fallback')
-  t.same(statuses('ratelimit'), [200, 200, 429], 'ratelimit on Redis: the third request over max 2 is refused')
-  t.same(statuses('cache'), [200, 200], 'cache on Redis: answered')
-  t.match(body('cache', 1), { computed: 1 }, 'cache on Redis: the second request is a hit')
-  t.same(statuses('session-memory'), [200], 'session without ioredis installed: answered from memory')
-  t.same(statuses('ratelimit-memory'), [200, 200, 429], 'ratelimit without ioredis installed: limits locally')
-  t.same(statuses('cache-memory'), [200, 200], 'cache without ioredis installed: answered')
-  t.match(body('cache-memory', 1), { computed: 1 }, 'cache without ioredis installed: an L1 hit')
-  t.same(statuses('all'), [200, 200, 200, 200], 'the five together: a route using them all, readiness, metrics, a child context')
-  t.match(body('all', 0), { n: 2, cached: 42, session: 'string', ready: 'pass' }, 'the five together: each decorator works')
-  const ready = String(answers.get('all')?.[1]?.body ?? '')
-  t.match(ready, /postgres:primary/, 'readiness checks PostgreSQL')
-  t.match(ready, /redis:(session|cache|ratelimit)/, 'readiness checks Redis')
-  t.match(String(answers.get('all')?.[2]?.body ?? ''), /headroom_pool_/, '/metrics serves the pool\'s metrics')
+  t.same(statuses('no-ioredis/pool'), [200], 'pool alone, no ioredis installed: answered')
+  t.same(body('no-ioredis/pool', 0), { n: 2, one: 1 }, 'pool alone: queried PostgreSQL through request.db and fastify.db')
+  t.same(statuses('no-ioredis/health'), [200, 200, 200, 200], 'health alone, no ioredis installed: liveness, readiness, metrics, a route')
+  t.match(body('no-ioredis/health', 3), { draining: false, status: 'pass' }, 'health alone: fastify.health')
+  t.same(statuses('no-ioredis/session-memory'), [200], 'session without ioredis installed: answered from memory')
+  t.same(statuses('no-ioredis/ratelimit-memory'), [200, 200, 429], 'ratelimit without ioredis installed: limits locally')
+  t.same(statuses('no-ioredis/cache-memory'), [200, 200], 'cache without ioredis installed: answered')
+  t.match(body('no-ioredis/cache-memory', 1), { computed: 1 }, 'cache without ioredis installed: an L1 hit')
+  for (const where of ['with-ioredis', 'with-ioredis-5']) {
+    t.same(statuses(`${where}/session`), [200], `${where}: session on Redis: answered`)
+    t.match(body(`${where}/session`, 0), { visits: 1, fallbackActive: false }, `${where}: session stored in Redis, not the fallback`)
+    t.same(statuses(`${where}/ratelimit`), [200, 200, 429], `${where}: ratelimit on Redis: the third request over max 2 is refused`)
+    t.same(statuses(`${where}/cache`), [200, 200], `${where}: cache on Redis: answered`)
+    t.match(body(`${where}/cache`, 1), { computed: 1 }, `${where}: cache on Redis: the second request is a hit`)
+    t.same(statuses(`${where}/all`), [200, 200, 200, 200], `${where}: the five together: a route using them all, readiness, metrics, a child context`)
+    t.match(body(`${where}/all`, 0), { n: 2, cached: 42, session: 'string', ready: 'pass' }, `${where}: the five together: each decorator works`)
+    const ready = String(answers.get(`${where}/all`)?.[1]?.body ?? '')
+    t.match(ready, /postgres:primary/, `${where}: readiness checks PostgreSQL`)
+    t.match(ready, /redis:(session|cache|ratelimit)/, `${where}: readiness checks Redis`)
+    t.match(String(answers.get(`${where}/all`)?.[2]?.body ?? ''), /headroom_pool_/, `${where}: /metrics serves the pool's metrics`)
+  }
   // the Redis keys this run wrote
   const { Redis } = await import('ioredis')
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 })
