@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { createError } from '@fastify/error'
 
 export const DuplicateCheck = createError<[string]>(
   'HEADROOM_CORE_DUPLICATE_CHECK',

@@ -52,8 +52,7 @@ t.test('a duplicate check name is refused with a coded error', async (t) => {
 
 t.test('the hub is the app\'s, not the context\'s: encapsulated contributors and readers share it', async (t) => {
   for (const layout of ['contributor in a child first', 'reader in a child first', 'both in children', 'nested three deep']) {
-    const app = Fastify()
-    t.teardown(() => app.close())
+    const app = testApp(t)
     const seen: string[][] = []
     const child = (p: FastifyPluginAsync<{ seen: string[][] }>, depth = 1): FastifyPluginAsync => async (c) => {
       if (depth > 1) await c.register(child(p, depth - 1))

@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { createError } from '@fastify/error'
 
 export const InvalidOption = createError<[string, string]>(
   'HEADROOM_HEALTH_INVALID_OPTION',

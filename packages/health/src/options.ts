@@ -1,3 +1,7 @@
+// One unit on purpose (about 360 lines): the options type with a JSDoc per
+// option and its default, the list of known names the compiler checks against
+// that type, and the one validation that turns them into settings. Split, the
+// type and its validation would drift apart.
 import { getHeapStatistics } from 'node:v8'
 import { rejectUnknownOptions, type CheckRegistration, type OptionNames } from '@headroom/core/contracts'
 import { InvalidOption } from './errors.js'

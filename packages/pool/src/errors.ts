@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { createError } from '@fastify/error'
 
 /** every wait in the pool fails with one of these 503s, never a hang */
 export const PoolExhausted = createError<[string, number, number]>(

@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { createError } from '@fastify/error'
 
 /** A bad plugin option or route `config.rateLimit`, thrown at register/ready; or an unknown policy given to peek/charge/reset, thrown at the call. */
 export const InvalidOption = createError<[string, string]>(

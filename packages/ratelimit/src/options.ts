@@ -1,3 +1,7 @@
+// One unit on purpose (about 400 lines): the options type with a JSDoc per
+// option and its default, the list of known names the compiler checks against
+// that type, and the one validation that turns them into settings. Split, the
+// type and its validation would drift apart.
 import type { FastifyRequest } from 'fastify'
 import { rejectUnknownOptions, type OptionNames, type RedisClient } from '@headroom/core'
 import { InvalidOption } from './errors.js'

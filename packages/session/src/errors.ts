@@ -1,4 +1,4 @@
-import createError from '@fastify/error'
+import { createError } from '@fastify/error'
 
 /** a bad option, at register/ready */
 export const InvalidOption = createError<[string, string]>(

@@ -1,5 +1,5 @@
 import { withTimeout, type RedisClient } from '@headroom/core'
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 
 interface ClusterLike {
   nodes (role: 'master' | 'slave' | 'all'): Redis[]
@@ -76,7 +76,13 @@ export class ReplicaReader {
     if (known && known.status !== 'end' && known.status !== 'close') return known
     const port = Number(name.slice(name.lastIndexOf(':') + 1))
     const host = name.slice(0, name.lastIndexOf(':'))
-    const conn = new Redis({
+    // ioredis is an optional peer, imported for types only: a memory-only
+    // session store must load without it. The cluster's own node
+    // connections are Redis instances: their class makes this one
+    const node = this.#client.nodes('all')[0]
+    if (!node) throw new Error('the cluster client knows no node')
+    const RedisClass = node.constructor as typeof Redis
+    const conn = new RedisClass({
       ...this.#client.options?.redisOptions,
       host,
       port,
