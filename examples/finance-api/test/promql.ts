@@ -25,10 +25,11 @@ export function exportedMetrics (): Exported {
     let text: string
     try { text = readFileSync(join(packages, pkg, 'src/metrics.ts'), 'utf8') } catch { continue }
     for (const m of text.matchAll(/(?:name: |name = |metric\(registry, |histogram\(|counter\(|gauge\()'([a-z_:][a-z0-9_:]*)'/g)) names.add(m[1]!)
-    // pool: histogram('…'); cache: new Histogram({ name: '…' }); health: the request-duration histogram class
+    // pool: histogram('…'); cache: new Histogram({ name: '…' })
     for (const m of text.matchAll(/histogram\('([a-z0-9_]+)'/g)) histograms.add(m[1]!)
     for (const m of text.matchAll(/new Histogram\(\{\s*name: '([a-z0-9_]+)'/g)) histograms.add(m[1]!)
-    for (const m of text.matchAll(/class \w*Histogram[\s\S]*?readonly name = '([a-z0-9_]+)'/g)) histograms.add(m[1]!)
+    // health: its request-duration histogram is core's FastHistogram
+    for (const m of text.matchAll(/FastHistogram\.in\(\s*registry,\s*'([a-z0-9_]+)'/g)) { names.add(m[1]!); histograms.add(m[1]!) }
   }
   return { names, histograms }
 }

@@ -3,7 +3,6 @@ import type { Redis, RedisOptions } from 'ioredis'
 
 interface ClusterLike {
   nodes (role: 'master' | 'slave' | 'all'): Redis[]
-  options?: { redisOptions?: RedisOptions }
 }
 
 const LIVE = new Set(['ready', 'wait', 'connect', 'connecting'])
@@ -77,13 +76,13 @@ export class ReplicaReader {
     const port = Number(name.slice(name.lastIndexOf(':') + 1))
     const host = name.slice(0, name.lastIndexOf(':'))
     // ioredis is an optional peer, imported for types only: a memory-only
-    // session store must load without it. The cluster's own node
-    // connections are Redis instances: their class makes this one
+    // store must load without it. So the connection is a duplicate of one of
+    // the cluster's own node connections (a Redis, with the client's
+    // credentials and TLS), pointed at the replica
     const node = this.#client.nodes('all')[0]
     if (!node) throw new Error('the cluster client knows no node')
-    const RedisClass = node.constructor as typeof Redis
-    const conn = new RedisClass({
-      ...this.#client.options?.redisOptions,
+    // (ioredis types duplicate() without its override argument)
+    const conn = (node as unknown as { duplicate (override: RedisOptions): Redis }).duplicate({
       host,
       port,
       readOnly: true,
