@@ -3,6 +3,7 @@ export { isolatedSchema, isolatedDatabase, type IsolatedSchema, type IsolatedDat
 export { isolatedRedis, deleteKeys, scanKeys, type IsolatedRedis } from './redis.js'
 export { redisClient, clusterClient, whenReady, APP_REDIS_OPTIONS } from './clients.js'
 export { testApp } from './app.js'
+export { seamSuite, type SeamCase } from './seam.js'
 export { LogLines, type LogLine } from './logs.js'
 export {
   startPostgres, startReplica, PRIVATE_DIR_PREFIX,
