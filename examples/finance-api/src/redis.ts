@@ -77,8 +77,7 @@ function createClient (target: RedisTarget): RedisClient {
   const perConnection = {
     // one retry: a command on a connection that just dropped gets one more chance, not a queue
     maxRetriesPerRequest: 1,
-    connectTimeout: 2000,
-    enableAutoPipelining: process.env.REDIS_AUTO_PIPELINING === 'true'
+    connectTimeout: 2000
   }
   const client: RedisClient = target.mode === 'standalone'
     ? new Redis(target.url, { ...perConnection, enableOfflineQueue: false, retryStrategy: reconnectDelay })
