@@ -9,7 +9,7 @@ import type { Step } from './measure.js'
 import { perRequest } from './measure.js'
 import { MIX, MIX_SLOTS, STATIC_SHARE } from './mix.js'
 import { fitUsl, size, uslPeak, type Measured, type Sizing, type TrafficModel, type Usl } from './model.js'
-import { passes, type RunData } from './run.js'
+import { P99_LIMIT_MS, passes, type RunData } from './run.js'
 
 export const USER_COUNTS = [1_000, 10_000, 100_000, 1_000_000]
 
@@ -49,6 +49,10 @@ export interface Analysis {
   /** the ladder ended with two steps that missed the criterion: it went past saturation */
   saturated: boolean
   apiCapacityRps: number
+  /** the seed's peak step: p99 < P99_LIMIT_MS with zero 5xx and zero transport errors (issue #18's goal) */
+  peakHolds: boolean
+  /** per-request costs at the seed's peak step */
+  peak: ReturnType<typeof perRequest>
   on: ReturnType<typeof perRequest>
   off: ReturnType<typeof perRequest>
   appUsl: Usl
@@ -60,6 +64,11 @@ export interface Analysis {
   claims: Claim[]
   headlines: Headline[]
   rows: ModelRow[]
+}
+
+/** The seed's peak holds: p99 under the limit, not one 5xx, not one transport error. */
+export function peakHolds (s: Step): boolean {
+  return s.p99 < P99_LIMIT_MS && s.e5xx === 0 && s.errors === 0
 }
 
 /** P(an entry is fresh when asked for) for Poisson requests at `ratePerS` and a TTL of `ttlS`. */
@@ -124,6 +133,8 @@ export function analyse (d: RunData, prices: Prices): Analysis {
     capacityMet,
     saturated: d.ladder.length >= 2 && d.ladder.slice(-2).every((s) => !passes(s)),
     apiCapacityRps: capacityRps * (1 - STATIC_SHARE),
+    peakHolds: peakHolds(d.peak),
+    peak: perRequest(d.peak),
     on,
     off,
     appUsl,

@@ -41,9 +41,10 @@ function bundle (): Promise<string> {
   return bundled
 }
 
-export async function startServer (env: Record<string, string>, timeoutMs = 60_000): Promise<Server> {
+/** `execArgv`: Node flags of the server process (profile.ts passes --cpu-prof). */
+export async function startServer (env: Record<string, string>, timeoutMs = 60_000, execArgv: string[] = []): Promise<Server> {
   const entry = await bundle()
-  const child = fork(entry, [], { execArgv: [], env: { ...process.env, NODE_ENV: 'production', ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  const child = fork(entry, [], { execArgv, env: { ...process.env, NODE_ENV: 'production', ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
   pin(child.pid!, 1)
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`the ${env.CAPACITY_SERVER} server did not listen within ${timeoutMs} ms`)) }, timeoutMs)

@@ -40,9 +40,10 @@ function step (rate: number, p99: number, extra: Partial<Step> = {}): Step {
 function runData (): RunData {
   const off = step(200, 450, { costs: { ...step(200, 450).costs, statements: 200 * 10 * 0.85 * 0.95, pgCpuS: 3, quoteCalls: 900, insightCalls: 200 } })
   return {
-    settings: { users: 20_000, heavyUsers: 40, heavyTransactions: 8000, virtualUsers: 300, stepS: 10, startRate: 25, rateFactor: 1.3, maxSteps: 18, uslConcurrency: [1, 2, 4], uslStepS: 5, compareSlices: 2, compareShares: [0.5], poolShares: [1], pgbenchClients: [1, 2, 4], pgbenchS: 5, redisRequests: 1000 },
+    settings: { users: 20_000, heavyUsers: 40, heavyTransactions: 8000, virtualUsers: 300, stepS: 10, startRate: 25, rateFactor: 1.3, maxSteps: 18, uslConcurrency: [1, 2, 4], uslStepS: 5, compareSlices: 2, compareShares: [0.5], poolShares: [1], pgbenchClients: [1, 2, 4], pgbenchS: 5, redisRequests: 1000, peakRate: 1400, peakS: 30 },
     seededUsers: 20_000,
     ladder: [step(100, 20), step(200, 40), step(400, 90), step(520, 300), step(680, 500)],
+    peak: step(1400, 60),
     usl: [{ n: 1, x: 300, p99: 5 }, { n: 2, x: 500, p99: 8 }, { n: 4, x: 600, p99: 15 }],
     compare: [{ rate: 200, on: step(200, 40), off }],
     pool: [{ rate: 400, max5: step(400, 900, { throughput: 200, e503: 50 }), max25: step(400, 1500, { throughput: 380, e503: 5, costs: { ...step(400, 1).costs, maxActiveConnections: 20 } }) }],
@@ -131,27 +132,42 @@ t.test('analyse + checks: a consistent run passes every check; the report has ev
   t.ok(a.capacityMet)
   t.equal(a.measured.bytesPerSummary, 330 * 600 / 200, 'a summary is its entry and its tag keys')
   t.same(a.claims.map((c) => c.verdict).length, 4)
-  const checks = checkAnalysis(a)
+  const checks = checkAnalysis(a, runData())
   t.same(checks.filter((c) => !c.pass), [])
   const md = renderReport(runData(), a, prices, META, checks)
   t.same(checkReport(md).filter((c) => !c.pass), [])
   for (const s of SECTIONS) t.match(md, `## ${s}`)
+  t.match(md, /The seed's peak, 1,400 requests\/s .*\*\*holds\*\*/)
+})
+
+t.test('the seed\'s peak: p99 over 100 ms or a single 5xx misses it; a quick run reports the miss without failing', async (t) => {
+  for (const peak of [step(1400, 140), step(1400, 60, { e5xx: 1, e503: 1 }), step(1400, 60, { errors: 1 })]) {
+    const d = { ...runData(), peak }
+    const a = analyse(d, prices)
+    t.notOk(a.peakHolds)
+    const full = checkAnalysis(a, d).filter((c) => !c.pass)
+    t.match(full.map((c) => c.name).join('\n'), /seed's peak: 1,400 req\/s/)
+    t.notOk(full.some((c) => c.advisory), 'enforced in a full run')
+    const quick = checkAnalysis(a, d, true).filter((c) => !c.pass)
+    t.ok(quick.length === 1 && quick[0]!.advisory === true, 'reported, not counted, in a quick run')
+    t.match(renderReport(d, a, prices, META, []), /\*\*does not hold\*\*/)
+  }
 })
 
 t.test('checks fail on an inconsistent analysis or an incomplete report', async (t) => {
   const a = analyse(runData(), prices)
   const broken = { ...a, rows: a.rows.map((r, i) => i === 2 ? { ...r, sizing: { ...r.sizing, appProcesses: 0 }, cost: { ...r.cost, total: r.cost.total + 5 } } : r) }
-  const failed = checkAnalysis(broken).filter((c) => !c.pass).map((c) => c.name)
+  const failed = checkAnalysis(broken, runData()).filter((c) => !c.pass).map((c) => c.name)
   t.match(failed.join('\n'), /app processes × capacity/)
   t.match(failed.join('\n'), /add up to the total/)
   const noVerdict = { ...a, claims: [{ ...a.claims[0]!, verdict: 'maybe' as never }, ...a.claims.slice(1)] }
-  t.match(checkAnalysis(noVerdict).filter((c) => !c.pass).map((c) => c.name).join('\n'), /verdict/)
+  t.match(checkAnalysis(noVerdict, runData()).filter((c) => !c.pass).map((c) => c.name).join('\n'), /verdict/)
   const unsaturated = analyse({ ...runData(), ladder: [step(100, 20), step(200, 40), step(400, 200), step(520, 90)] }, prices)
-  t.match(checkAnalysis(unsaturated).filter((c) => !c.pass).map((c) => c.name).join('\n'), /past saturation/)
+  t.match(checkAnalysis(unsaturated, runData()).filter((c) => !c.pass).map((c) => c.name).join('\n'), /past saturation/)
   const none = analyse({ ...runData(), ladder: [step(100, 200), step(200, 300)] }, prices)
   t.notOk(none.capacityMet)
   t.equal(none.capacityRps, 100, 'the step with the lowest p99 stands in')
-  t.match(checkAnalysis(none).filter((c) => !c.pass).map((c) => c.name).join('\n'), /measured capacity/)
+  t.match(checkAnalysis(none, runData()).filter((c) => !c.pass).map((c) => c.name).join('\n'), /measured capacity/)
   const md = renderReport(runData(), a, prices, META, [])
   t.match(checkReport(md.replace('## Monthly cost\n', '')).filter((c) => !c.pass).map((c) => c.detail).join('\n'), /Monthly cost/)
   t.match(checkReport(md + '\nNaN\n').filter((c) => !c.pass).map((c) => c.name).join('\n'), /NaN/)

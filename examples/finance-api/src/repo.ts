@@ -157,26 +157,32 @@ export async function listTransactions (db: Db, userId: string, page: { limit: n
   return { items, next }
 }
 
+/**
+ * The summary statement. packages/pool/bench/summary-data.ts holds a copy
+ * (the package cannot import the example); test/summary-sql.test.ts fails
+ * when the two differ.
+ */
+export const SUMMARY_SQL = `WITH acc AS (
+  SELECT a.id::text AS id, a.name, a.kind, a.currency,
+         COALESCE(SUM(t.amount_cents), 0)::float8 AS "balanceCents", COUNT(t.id)::int AS transactions
+  FROM accounts a LEFT JOIN transactions t ON t.account_id = a.id
+  WHERE a.user_id = $1 GROUP BY a.id ORDER BY a.id
+), recent AS (
+  SELECT category, amount_cents FROM transactions
+  WHERE user_id = $1 AND occurred_at >= now() - interval '30 days'
+), cat AS (
+  SELECT category, (-SUM(amount_cents))::float8 AS "spentCents" FROM recent
+  WHERE amount_cents < 0 GROUP BY category ORDER BY 2 DESC LIMIT 10
+)
+SELECT (SELECT json_agg(acc) FROM acc) AS accounts,
+       (SELECT json_agg(cat) FROM cat) AS categories,
+       (SELECT COALESCE(SUM(amount_cents) FILTER (WHERE amount_cents > 0), 0)::float8 FROM recent) AS income,
+       (SELECT COALESCE(-SUM(amount_cents) FILTER (WHERE amount_cents < 0), 0)::float8 FROM recent) AS spent`
+
 /** One round trip: balances per account, and the last 30 days' income, spending and categories. */
 export async function portfolioSummary (db: Db, userId: string): Promise<Summary> {
   const { rows } = await db.read<{ accounts: Summary['accounts'] | null, categories: Summary['last30Days']['byCategory'] | null, income: number, spent: number }>(
-    `WITH acc AS (
-       SELECT a.id::text AS id, a.name, a.kind, a.currency,
-              COALESCE(SUM(t.amount_cents), 0)::float8 AS "balanceCents", COUNT(t.id)::int AS transactions
-       FROM accounts a LEFT JOIN transactions t ON t.account_id = a.id
-       WHERE a.user_id = $1 GROUP BY a.id ORDER BY a.id
-     ), recent AS (
-       SELECT category, amount_cents FROM transactions
-       WHERE user_id = $1 AND occurred_at >= now() - interval '30 days'
-     ), cat AS (
-       SELECT category, (-SUM(amount_cents))::float8 AS "spentCents" FROM recent
-       WHERE amount_cents < 0 GROUP BY category ORDER BY 2 DESC LIMIT 10
-     )
-     SELECT (SELECT json_agg(acc) FROM acc) AS accounts,
-            (SELECT json_agg(cat) FROM cat) AS categories,
-            (SELECT COALESCE(SUM(amount_cents) FILTER (WHERE amount_cents > 0), 0)::float8 FROM recent) AS income,
-            (SELECT COALESCE(-SUM(amount_cents) FILTER (WHERE amount_cents < 0), 0)::float8 FROM recent) AS spent`,
-    [userId], PREPARED)
+    SUMMARY_SQL, [userId], PREPARED)
   const row = rows[0]!
   const accounts = row.accounts ?? []
   return {

@@ -55,6 +55,12 @@ t.test('requestId: the rules on their own', async (t) => {
   t.match(of({ traceparent: `00-${TRACE_ID}-00f067aa0ba902b7` }), /^req-/, 'a truncated traceparent is ignored')
 })
 
+t.test('generated ids come from batched random bytes: all distinct and well-formed across several refills', async (t) => {
+  const ids = Array.from({ length: 2000 }, () => requestId({ headers: {} } as unknown as IncomingMessage))
+  t.equal(new Set(ids).size, ids.length, 'no id repeats, also across a refill of the batch')
+  t.ok(ids.every((id) => /^req-[0-9a-f]{16}$/.test(id)), 'req- and 16 hex digits, as before')
+})
+
 t.test('loggerOptions: JSON off a terminal or in production, pino-pretty only for development on a terminal', async (t) => {
   const dev = serviceIdentity('development')
   t.same(Object.keys(loggerOptions('info', dev, false) as object).includes('transport'), false, 'development piped: JSON')

@@ -8,7 +8,7 @@ import pg from 'pg'
  */
 export const USERS = 20_000
 
-/** a copy of `portfolioSummary`'s SQL in examples/finance-api/src/repo.ts, kept verbatim: the package cannot import the example */
+/** a copy of `SUMMARY_SQL` in examples/finance-api/src/repo.ts (the package cannot import the example); examples/finance-api/test/summary-sql.test.ts fails when they differ */
 export const SUMMARY_SQL = `WITH acc AS (
   SELECT a.id::text AS id, a.name, a.kind, a.currency,
          COALESCE(SUM(t.amount_cents), 0)::float8 AS "balanceCents", COUNT(t.id)::int AS transactions
