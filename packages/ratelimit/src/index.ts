@@ -119,7 +119,12 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     localDivisor: options.localDivisor,
     localMaxKeys: options.localMaxKeys,
     blockMaxKeys: options.blockMaxKeys,
-    events: { onDecided: (policy, source, n) => metrics.fallback.labels(policy.name, source).inc(n) }
+    reserve: options.reserve,
+    events: {
+      onDecided: (policy, source, n) => metrics.fallback.labels(policy.name, source).inc(n),
+      onCall: (policy) => { metrics.calls(policy).n++ },
+      onTokens: (policy, state, n) => { metrics.tokens(policy, state).n += n }
+    }
   })
 
   const identity = clientIdentity(options)
@@ -300,6 +305,8 @@ export {
   DEFAULT_PREFIX,
   DEFAULT_LOCAL_MAX_KEYS,
   DEFAULT_BLOCK_MAX_KEYS,
+  DEFAULT_RESERVE_MAX_TOKENS,
+  DEFAULT_RESERVE_LEASE_MS,
   DEFAULT_STATIC_PREFIXES,
   DEFAULT_STATIC_EXTENSIONS,
   DEFAULT_SKIP_PATHS,

@@ -2,7 +2,8 @@ import { LRUCache } from 'lru-cache'
 import type { RedisClient, RedisGuard } from '@headroom/core'
 import type { Policy, StoreDownPolicy } from './options.js'
 import { StoreUnavailable } from './errors.js'
-import { LocalWindow, SLIDING_WINDOW_LUA, windowArgs, type Take } from './window.js'
+import type { TokenState } from './metrics.js'
+import { LocalWindow, SLIDING_WINDOW_LUA, windowArgs, type ReserveArgs, type Take } from './window.js'
 
 /** What @fastify/rate-limit's store contract expects from `incr`. */
 export interface StoreResult {
@@ -19,6 +20,16 @@ export type Source = 'redis' | 'local' | 'block' | 'open'
 export interface EngineEvents {
   /** `count` requests of `policy` decided by `source` instead of Redis (fallback or local block) */
   onDecided?: (policy: Policy, source: Source, count: number) => void
+  /** one script call for requests of `policy` */
+  onCall?: (policy: Policy) => void
+  /** `count` reserved tokens of `policy` reached `state` */
+  onTokens?: (policy: Policy, state: TokenState, count: number) => void
+}
+
+/** Token reservation: off, or its size cap and lease. */
+export interface ReserveSettings {
+  maxTokens: number
+  leaseMs: number
 }
 
 interface Pending {
@@ -28,10 +39,36 @@ interface Pending {
   inFlight: boolean
 }
 
+/**
+ * What this instance holds for one key: the tokens of its last reservation
+ * and the key's recent request rate, which sizes the next one.
+ */
+interface Held {
+  policy: Policy
+  /** unspent tokens */
+  tokens: number
+  /** tokens the reservation got */
+  granted: number
+  /** performance.now() until which they may be spent: the call's send time + the lease Redis granted */
+  deadline: number
+  /** the count the last token handed out reported (Redis's count before the reservation, plus the tokens spent) */
+  current: number
+  /** performance.now() when the count next drops, as Redis said */
+  retryAt: number
+  /** where the tokens are counted, for giving back the unspent ones */
+  sub: number
+  epoch: string
+  /** requests for the key since the last call, and that call's send time */
+  arrivals: number
+  since: number
+}
+
 const COMMAND = 'headroomSlidingWindow'
+/** what must be left of the limit for a refill ahead of requests: Redis grants a quarter of it, at least 2 */
+const REFILL_MARGIN = 8
 
 type ScriptClient = RedisClient & {
-  [COMMAND]: (key: string, limit: number, g: number, k: number, n: number, w: number) => Promise<[number, number, number]>
+  [COMMAND]: (key: string, ...args: Array<number | string>) => Promise<[number, number, number, number?, number?, string?]>
 }
 
 /** Registers the script once per client; ioredis falls back from EVALSHA to EVAL on NOSCRIPT (a restarted Redis). */
@@ -57,6 +94,8 @@ export class Engine {
   readonly #events: EngineEvents
   readonly #pending = new Map<string, Pending>()
   readonly #localResult: StoreResult = { current: 0, ttl: 0 }
+  readonly #reserve: ReserveSettings | null
+  readonly #held: LRUCache<string, Held> | null
   #scheduled = false
 
   constructor (options: {
@@ -66,6 +105,8 @@ export class Engine {
     localDivisor: number
     localMaxKeys: number
     blockMaxKeys: number
+    /** null: one token per request, as asked */
+    reserve?: ReserveSettings | null
     events?: EngineEvents
   }) {
     this.guard = options.guard
@@ -75,6 +116,10 @@ export class Engine {
     this.local = new LocalWindow(options.localMaxKeys)
     this.#blocked = options.blockMaxKeys > 0 ? new LRUCache({ max: options.blockMaxKeys, ttlAutopurge: false }) : null
     this.#events = options.events ?? {}
+    this.#reserve = options.reserve ?? null
+    this.#held = this.#reserve !== null && this.guard !== null
+      ? new LRUCache<string, Held>({ max: options.localMaxKeys, dispose: (held) => { this.#settle(held, 'expired') } })
+      : null
     if (this.guard) defineScript(this.guard.client)
   }
 
@@ -111,6 +156,17 @@ export class Engine {
       if (left > 0) {
         this.#events.onDecided?.(policy, 'block', 1)
         cb(null, { current: policy.limit + 1, ttl: Math.ceil(left), store: 'block' })
+        return
+      }
+    }
+    const held = this.#held?.get(fullKey)
+    if (held !== undefined) {
+      held.arrivals++
+      if (held.tokens > 0 && performance.now() < held.deadline) {
+        held.tokens--
+        const result = { current: ++held.current, ttl: Math.max(1, Math.ceil(held.retryAt - performance.now())), store: 'redis' as const }
+        if (held.tokens === 0) this.#refill(policy, fullKey, held)
+        cb(null, result)
         return
       }
     }
@@ -158,6 +214,7 @@ export class Engine {
     const fullKey = this.redisKey(policy, key)
     this.local.delete(fullKey)
     this.#blocked?.delete(fullKey)
+    this.#held?.delete(fullKey)
     if (this.guard === null) return 'local'
     try {
       await this.guard.run((c) => c.del(fullKey))
@@ -186,22 +243,105 @@ export class Engine {
     pending.callbacks = []
     pending.inFlight = true
     const guard = this.guard as RedisGuard
-    guard.run((c) => (c as ScriptClient)[COMMAND](key, ...windowArgs(policy, callbacks.length)))
+    const sent = performance.now()
+    const reserve = this.#reserveArgs(policy, key, callbacks.length, sent)
+    const n = callbacks.length + (reserve?.extra ?? 0)
+    if (n === 0) {
+      // a refill with nothing to ask for (the key turned quiet)
+      this.#pending.delete(key)
+      return
+    }
+    this.#events.onCall?.(policy)
+    guard.run((c) => (c as ScriptClient)[COMMAND](key, ...windowArgs(policy, n, reserve)))
       .then(
-        ([admitted, count, retryMs]) => {
-          const take = { admitted: Number(admitted), count: Number(count), retryMs: Math.max(1, Number(retryMs)) }
+        ([admittedAll, countAll, retryMs, leaseMs, sub, epoch]) => {
+          if (reserve !== undefined && reserve.returned > 0) this.#events.onTokens?.(policy, 'returned', reserve.returned)
+          const admitted = Math.min(Number(admittedAll), callbacks.length)
+          const extra = Number(admittedAll) - admitted
+          const take = { admitted, count: Number(countAll) - extra, retryMs: Math.max(1, Number(retryMs)) }
           if (take.admitted < callbacks.length && this.#blocked !== null) {
             this.#blocked.set(key, true, { ttl: take.retryMs })
           }
           this.#answer(callbacks, policy, take, 'redis')
+          if (extra > 0) this.#events.onTokens?.(policy, 'reserved', extra)
+          const held = extra > 0 ? this.#held?.get(key) : undefined
+          // reset while the call was out: the tokens are dropped, as the reset drops the others
+          if (extra > 0 && held === undefined) this.#events.onTokens?.(policy, 'expired', extra)
+          if (held !== undefined) {
+            held.tokens = held.granted = extra
+            // the lease began when Redis ran the script, not before the call left: a stall or a slow network only shortens it here
+            held.deadline = sent + Number(leaseMs)
+            held.current = take.count
+            held.retryAt = performance.now() + take.retryMs
+            held.sub = Number(sub)
+            held.epoch = String(epoch)
+            // requests that arrived while the call was out take the new tokens
+            while (held.tokens > 0 && pending.callbacks.length > 0 && performance.now() < held.deadline) {
+              held.tokens--
+              ;(pending.callbacks.shift() as Callback)(null, { current: ++held.current, ttl: Math.max(1, Math.ceil(held.retryAt - performance.now())), store: 'redis' })
+            }
+          }
           if (pending.callbacks.length > 0) this.#send(pending)
           else this.#pending.delete(key)
         },
         (err: Error) => {
+          if (reserve !== undefined && reserve.returned > 0) this.#events.onTokens?.(policy, 'expired', reserve.returned)
           this.#pending.delete(key)
           this.#fallback(callbacks.concat(pending.callbacks), policy, key, err)
         }
       )
+  }
+
+  /**
+   * The last token of a reservation was just spent: reserve the next ones
+   * now, so the client's next request finds them instead of waiting for
+   * Redis (it joins the call if it comes first). Only far from the limit,
+   * where Redis would grant at least two (a quarter of what is left): near
+   * it, requests go one call each.
+   */
+  #refill (policy: Policy, key: string, held: Held): void {
+    if (policy.limit - held.current < REFILL_MARGIN || this.#pending.has(key)) return
+    const pending: Pending = { policy, key, callbacks: [], inFlight: false }
+    this.#pending.set(key, pending)
+    this.#send(pending)
+  }
+
+  /**
+   * Sizes the reservation of a call for `waiting` requests of `key`: the
+   * tokens this instance would spend within the lease at the key's rate since
+   * its last call, capped (Redis grants at most a quarter of what is left).
+   * A key seen for the first time, or rarely, gets none: one token per
+   * request. Ends the previous reservation: its unspent tokens (expired, or
+   * the call would not be needed) go back with this call.
+   */
+  #reserveArgs (policy: Policy, key: string, waiting: number, sent: number): (ReserveArgs & { extra: number }) | undefined {
+    if (this.#held === null) return undefined
+    const settings = this.#reserve as ReserveSettings
+    const leaseMs = Math.min(settings.leaseMs, policy.granularityMs)
+    let held = this.#held.get(key)
+    if (held === undefined) {
+      held = { policy, tokens: 0, granted: 0, deadline: 0, current: 0, retryAt: 0, sub: 0, epoch: '', arrivals: 0, since: sent }
+      this.#held.set(key, held)
+      return { waiting, leaseMs, returned: 0, sub: 0, epoch: '', extra: 0 }
+    }
+    const rate = held.arrivals / Math.max(1, sent - held.since)
+    const extra = Math.max(0, Math.min(settings.maxTokens, Math.ceil(rate * leaseMs) - waiting))
+    const returned = held.tokens
+    this.#settle(held, null)
+    const args = { waiting, leaseMs, returned, sub: held.sub, epoch: held.epoch, extra }
+    held.arrivals = 0
+    held.since = sent
+    return args
+  }
+
+  /** Ends `held`'s reservation: spent tokens counted, the unspent ones `state` (null: the caller reports them). */
+  #settle (held: Held, state: TokenState | null): void {
+    if (held.granted === 0) return
+    const spent = held.granted - held.tokens
+    if (spent > 0) this.#events.onTokens?.(held.policy, 'spent', spent)
+    if (state !== null && held.tokens > 0) this.#events.onTokens?.(held.policy, state, held.tokens)
+    held.granted = 0
+    held.tokens = 0
   }
 
   #fallback (callbacks: Callback[], policy: Policy, key: string, err: Error): void {
