@@ -114,7 +114,8 @@ export interface HeadroomRateLimitOptions {
   /**
    * Token reservation (with Redis): an instance that sees a key often takes
    * several tokens in one script call and spends them itself for at most
-   * `leaseMs` (capped at one sub-window), sized from the key's recent rate on
+   * `leaseMs` (capped at a tenth of the window or one sub-window, whichever
+   * is longer), sized from the key's recent rate on
    * this instance, at most `maxTokens`, and never more than a quarter of what
    * is left of the limit. `false`: one token per request.
    * @default { maxTokens: DEFAULT_RESERVE_MAX_TOKENS, leaseMs: DEFAULT_RESERVE_LEASE_MS }
@@ -150,8 +151,8 @@ export const DEFAULT_LOCAL_MAX_KEYS = 20_000
 export const DEFAULT_BLOCK_MAX_KEYS = 10_000
 /** @default 64 */
 export const DEFAULT_RESERVE_MAX_TOKENS = 64
-/** @default 1000 (capped at the policy's sub-window) */
-export const DEFAULT_RESERVE_LEASE_MS = 1000
+/** @default 5000 (capped at a tenth of the policy's window or one sub-window, whichever is longer) */
+export const DEFAULT_RESERVE_LEASE_MS = 5000
 /** @default ['/static/', '/assets/', '/public/'] */
 export const DEFAULT_STATIC_PREFIXES = ['/static/', '/assets/', '/public/']
 /** @default scripts, styles, source maps, images, fonts, favicon */

@@ -61,6 +61,23 @@ interface Held {
   /** requests for the key since the last call, and that call's send time */
   arrivals: number
   since: number
+  /**
+   * tokens of the reservation the call in flight ended that were spent, and
+   * that reservation's deadline: if the call fails (Redis died), they may
+   * have been spent after Redis died, so the fallback counts them
+   */
+  lastSpent: number
+  lastDeadline: number
+}
+
+/**
+ * A reservation's lease under `policy`: the setting, capped at a tenth of the
+ * window or one sub-window, whichever is longer. Tokens count as spent at the
+ * lease end, so this bounds how much later than an admission's their quota
+ * frees.
+ */
+export function leaseOf (settings: ReserveSettings, policy: Policy): number {
+  return Math.min(settings.leaseMs, Math.max(policy.granularityMs, Math.floor(policy.windowMs / 10)))
 }
 
 const COMMAND = 'headroomSlidingWindow'
@@ -97,6 +114,8 @@ export class Engine {
   readonly #reserve: ReserveSettings | null
   readonly #held: LRUCache<string, Held> | null
   #scheduled = false
+  /** a Redis call failed and none has succeeded since: held tokens are not spent */
+  #down = false
 
   constructor (options: {
     guard: RedisGuard | null
@@ -151,22 +170,30 @@ export class Engine {
       return
     }
     const fullKey = this.redisKey(policy, key)
+    // tokens held first: a key holding tokens was admitted by Redis since any refusal, so is not blocked
+    const held = this.#held?.get(fullKey)
+    if (held !== undefined) {
+      held.arrivals++
+      if (held.tokens > 0) {
+        const now = performance.now()
+        if (this.#down || !(this.guard as RedisGuard).healthy) {
+          // Redis failed since these tokens were reserved: spend none of them on top
+          // of the fallback's quota. The ones already spent count against it.
+          this.#chargeHeld(policy, fullKey, held)
+        } else if (now < held.deadline) {
+          held.tokens--
+          const result: StoreResult = { current: ++held.current, ttl: Math.max(1, Math.ceil(held.retryAt - now)), store: 'redis' }
+          if (held.tokens === 0) this.#refill(policy, fullKey, held)
+          cb(null, result)
+          return
+        }
+      }
+    }
     if (this.#blocked !== null) {
       const left = this.#blocked.getRemainingTTL(fullKey)
       if (left > 0) {
         this.#events.onDecided?.(policy, 'block', 1)
         cb(null, { current: policy.limit + 1, ttl: Math.ceil(left), store: 'block' })
-        return
-      }
-    }
-    const held = this.#held?.get(fullKey)
-    if (held !== undefined) {
-      held.arrivals++
-      if (held.tokens > 0 && performance.now() < held.deadline) {
-        held.tokens--
-        const result = { current: ++held.current, ttl: Math.max(1, Math.ceil(held.retryAt - performance.now())), store: 'redis' as const }
-        if (held.tokens === 0) this.#refill(policy, fullKey, held)
-        cb(null, result)
         return
       }
     }
@@ -202,6 +229,9 @@ export class Engine {
       if (this.#onStoreDown === 'closed') throw new StoreUnavailable((err as Error).message)
       this.#events.onDecided?.(policy, this.#onStoreDown === 'open' ? 'open' : 'local', 1)
       if (this.#onStoreDown === 'open') return { admitted: n, count: 0, retryMs: 0, source: 'open' }
+      this.#down = true
+      const held = this.#held?.get(fullKey)
+      if (held !== undefined) this.#chargeHeld(policy, fullKey, held)
       const limit = Math.ceil(policy.limit / this.#localDivisor)
       const take = this.local.take(fullKey, limit, policy.granularityMs, policy.buckets, n, policy.windowMs)
       // offset as #answer does, so the caller compares with the policy's limit
@@ -255,6 +285,7 @@ export class Engine {
     guard.run((c) => (c as ScriptClient)[COMMAND](key, ...windowArgs(policy, n, reserve)))
       .then(
         ([admittedAll, countAll, retryMs, leaseMs, sub, epoch]) => {
+          this.#down = false
           if (reserve !== undefined && reserve.returned > 0) this.#events.onTokens?.(policy, 'returned', reserve.returned)
           const admitted = Math.min(Number(admittedAll), callbacks.length)
           const extra = Number(admittedAll) - admitted
@@ -264,10 +295,12 @@ export class Engine {
           }
           this.#answer(callbacks, policy, take, 'redis')
           if (extra > 0) this.#events.onTokens?.(policy, 'reserved', extra)
-          const held = extra > 0 ? this.#held?.get(key) : undefined
+          const held = this.#held?.get(key)
+          // the call succeeded: the reservation it ended was spent while Redis answered
+          if (held !== undefined) held.lastSpent = 0
           // reset while the call was out: the tokens are dropped, as the reset drops the others
           if (extra > 0 && held === undefined) this.#events.onTokens?.(policy, 'expired', extra)
-          if (held !== undefined) {
+          if (held !== undefined && extra > 0) {
             held.tokens = held.granted = extra
             // the lease began when Redis ran the script, not before the call left: a stall or a slow network only shortens it here
             held.deadline = sent + Number(leaseMs)
@@ -287,6 +320,9 @@ export class Engine {
         (err: Error) => {
           if (reserve !== undefined && reserve.returned > 0) this.#events.onTokens?.(policy, 'expired', reserve.returned)
           this.#pending.delete(key)
+          this.#down = true
+          const held = this.#held?.get(key)
+          if (held !== undefined) this.#chargeHeld(policy, key, held)
           this.#fallback(callbacks.concat(pending.callbacks), policy, key, err)
         }
       )
@@ -317,21 +353,45 @@ export class Engine {
   #reserveArgs (policy: Policy, key: string, waiting: number, sent: number): (ReserveArgs & { extra: number }) | undefined {
     if (this.#held === null) return undefined
     const settings = this.#reserve as ReserveSettings
-    const leaseMs = Math.min(settings.leaseMs, policy.granularityMs)
+    const leaseMs = leaseOf(settings, policy)
     let held = this.#held.get(key)
     if (held === undefined) {
-      held = { policy, tokens: 0, granted: 0, deadline: 0, current: 0, retryAt: 0, sub: 0, epoch: '', arrivals: 0, since: sent }
+      held = { policy, tokens: 0, granted: 0, deadline: 0, current: 0, retryAt: 0, sub: 0, epoch: '', arrivals: 0, since: sent, lastSpent: 0, lastDeadline: 0 }
       this.#held.set(key, held)
       return { waiting, leaseMs, returned: 0, sub: 0, epoch: '', extra: 0 }
     }
     const rate = held.arrivals / Math.max(1, sent - held.since)
-    const extra = Math.max(0, Math.min(settings.maxTokens, Math.ceil(rate * leaseMs) - waiting))
+    // never more than the fallback's quota: tokens spent before a failure is seen count against it
+    const cap = Math.min(settings.maxTokens, Math.ceil(policy.limit / this.#localDivisor) - waiting)
+    const extra = Math.max(0, Math.min(cap, Math.ceil(rate * leaseMs) - waiting))
     const returned = held.tokens
+    held.lastSpent = held.granted - held.tokens
+    held.lastDeadline = held.deadline
     this.#settle(held, null)
     const args = { waiting, leaseMs, returned, sub: held.sub, epoch: held.epoch, extra }
     held.arrivals = 0
     held.since = sent
     return args
+  }
+
+  /**
+   * Redis failed: the tokens of `key`'s reservations that may have been spent
+   * since it did (the current one's, and the one the failed call ended) count
+   * in the local window, so the fallback's quota includes them; the unspent
+   * ones are dropped. Counted now, so they count at least as long as they
+   * would from their spending time; only with `onStoreDown: 'local'` (the
+   * others never admit against a local count). Reservations are capped at the
+   * fallback quota, so what was spent before the failure was seen never
+   * exceeds it.
+   */
+  #chargeHeld (policy: Policy, key: string, held: Held): void {
+    let spent = held.granted - held.tokens
+    if (held.lastSpent > 0 && performance.now() <= held.lastDeadline + policy.windowMs) spent += held.lastSpent
+    held.lastSpent = 0
+    this.#settle(held, 'expired')
+    if (spent > 0 && this.#onStoreDown === 'local') {
+      this.local.take(key, Number.POSITIVE_INFINITY, policy.granularityMs, policy.buckets, spent, policy.windowMs)
+    }
   }
 
   /** Ends `held`'s reservation: spent tokens counted, the unspent ones `state` (null: the caller reports them). */

@@ -124,13 +124,18 @@ t.test('batched reservations through a Redis restart that keeps the data: no rol
   })))
   const logs = new Map<string, Entry[]>()
   const keys = ['hot', 'a', 'b', 'c']
-  const until = performance.now() + 3.5 * W
-  const load = hammer(apps, keys, 4, () => performance.now() < until, logs)
+  let running = true
+  const load = hammer(apps, keys, 4, () => running, logs)
   await waitFor('reservations held', async () => (await tokens(apps[0] as FastifyInstance, 'reserved')) > 0, 5000, 5)
   await server.kill()
   await sleep(300)
   await server.start()
   await waitFor('client reconnected', () => redis.status === 'ready')
+  // the load runs on until a key reached its limit, however slowly a busy machine lets it go (bounded)
+  const refused = () => [...logs.values()].some((log) => log.some((e) => e.status === 429))
+  await waitFor('the limit was reached', () => refused(), 30_000, 20).catch(() => {})
+  await sleep(W)
+  running = false
   await load
   const { key, max, admitted } = worst(logs)
   t.ok(max <= limit, `at most ${limit} admissions in any ${W} ms window (busiest: ${key}, ${max}; ${admitted} admitted)`)
@@ -198,4 +203,50 @@ t.test('unspent tokens come back with the next call; reset drops this instance\'
   await other.inject('/api')
   t.equal(await metricOf(other, 'headroom_ratelimit_redis_calls_total', 'policy="api"'), before + 1, 'after reset, the next request asks Redis again')
   t.equal(await redis.hget(`${prefix}reset:api:ip:127.0.0.1`, 's'), '1', 'and Redis counts it alone')
+})
+
+t.test('Redis killed and restarted under load (onStoreDown local): tokens held at the kill count against each instance\'s fallback quota', async (t) => {
+  // no persistence: the restarted Redis is empty, as after a crash without AOF
+  const server = await startRedis(t)
+  const redis = await ready(redisClient(t, server.url))
+  const limit = 300
+  const window = 4000
+  const quota = Math.ceil(limit / 3)
+  // 4 sub-windows of 1 s, so a lease of 1 s; a reservation is at most 64 tokens (and never more than the quota)
+  const apps = await Promise.all([1, 2, 3].map(() => buildApp(t, {
+    redis, limit, window, buckets: 4, localDivisor: 3, onStoreDown: 'local', commandTimeoutMs: 250, resetTimeoutMs: 100, ...byHeader
+  })))
+  const logs: Entry[][] = apps.map(() => [])
+  let running = true
+  const load = Promise.all(apps.flatMap((app, i) => Array.from({ length: 4 }, async () => {
+    while (running) {
+      const sent = performance.now()
+      const res = await app.inject({ url: '/', headers: { 'x-client': 'hot' } })
+      ;(logs[i] as Entry[]).push({ sent, recv: performance.now(), status: res.statusCode })
+      await sleep(2)
+    }
+  })))
+  // every instance holds tokens (a reservation's worth: far from the limit of 300) when Redis dies
+  await waitFor('every instance reserved tokens', async () => (await Promise.all(apps.map((app) => tokens(app, 'reserved')))).every((n) => n > 0), 5000, 2)
+  const heldAtKill = await Promise.all(apps.map(async (app) => await tokens(app, 'reserved') - await tokens(app, 'spent')))
+  await server.kill()
+  const killedAt = performance.now()
+  const sentSinceKill = (log: Entry[]) => log.filter((e) => e.sent >= killedAt).length
+  // each instance sends well over its quota plus a whole reservation while Redis is down
+  await waitFor('each instance sent over its quota + 64 since the kill', () => logs.every((log) => sentSinceKill(log) > quota + 64 + 40), 30_000, 20)
+  const restartedAt = performance.now()
+  await server.start()
+  await waitFor('client reconnected', () => redis.status === 'ready')
+  await waitFor('Redis counts again', async () => Number(await redis.hget('headroom:rl:default:u:hot', 's')) > 0, 5000, 20)
+  running = false
+  await load
+
+  const outage = logs.map((log) => log.filter((e) => e.sent >= killedAt && e.recv <= restartedAt))
+  const perInstance = outage.map((log) => maxInWindow(log, window))
+  t.ok(perInstance.every((n) => n <= quota), `while Redis was down, at most ${quota} admissions per instance in any ${window} ms window (saw ${perInstance.join(', ')}; tokens reserved, not yet settled, at the kill: ${heldAtKill.join(', ')})`)
+  const fleet = maxInWindow(outage.flat(), window)
+  t.ok(fleet <= limit, `and at most ${limit} across the three (saw ${fleet})`)
+  t.ok(outage.every((log) => log.some((e) => e.status === 429)), 'each instance\'s fallback refused')
+  const all = logs.flat()
+  t.equal(all.filter((e) => e.status !== 200 && e.status !== 429).length, 0, `only 200 and 429 in ${all.length} requests`)
 })
