@@ -202,9 +202,9 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     // the request's span, taken now: Redis calls are batched per key, and a
     // batch's callbacks run in the context of the request that sent it
     const span = recordingSpan()
-    const local = engine.takeLocal(route.policy, key)
-    if (local !== undefined) decide(route, reply, done, null, local, span)
-    else engine.take(route.policy, key, (err, result) => { decide(route, reply, done, err, result, span) })
+    const now = engine.takeNow(route.policy, key)
+    if (now !== undefined) decide(route, reply, done, null, now, span)
+    else engine.takeRedis(route.policy, key, (err, result) => { decide(route, reply, done, err, result, span) })
   }
 
   function decide (route: ResolvedRoute, reply: FastifyReply, done: HookHandlerDoneFunction, err: Error | null, result: StoreResult | undefined, span: Span | undefined): void {

@@ -110,7 +110,7 @@ export class Engine {
   readonly #blocked: LRUCache<string, true> | null
   readonly #events: EngineEvents
   readonly #pending = new Map<string, Pending>()
-  readonly #localResult: StoreResult = { current: 0, ttl: 0 }
+  readonly #localResult: StoreResult = { current: 0, ttl: 0, store: undefined }
   readonly #reserve: ReserveSettings | null
   readonly #held: LRUCache<string, Held> | null
   #scheduled = false
@@ -148,47 +148,59 @@ export class Engine {
   }
 
   /**
-   * Without Redis, decides one request for `key` under `policy` at once and
-   * returns @fastify/rate-limit's `{ current, ttl }` in an object reused by
-   * the next call (read it before taking again); with Redis, undefined: use
-   * `take`. The hot path of a single instance, free of callbacks.
+   * Decides one request for `key` under `policy` at once when no Redis call
+   * is needed: without Redis (the in-process window), or with a token this
+   * instance holds. Returns @fastify/rate-limit's `{ current, ttl }` in an
+   * object reused by the next call (read it before taking again); undefined
+   * otherwise: use `take`, which counts the request again (`arrivals`)
+   * only when this returned undefined for it. The hot path, free of callbacks.
    */
-  takeLocal (policy: Policy, key: string): StoreResult | undefined {
-    if (this.guard !== null) return undefined
-    const take = this.local.take(this.redisKey(policy, key), policy.limit, policy.granularityMs, policy.buckets, 1, policy.windowMs)
+  takeNow (policy: Policy, key: string): StoreResult | undefined {
     const result = this.#localResult
-    result.current = take.admitted > 0 ? take.count : policy.limit + 1
-    result.ttl = Math.max(1, take.retryMs)
+    if (this.guard === null) {
+      const take = this.local.take(this.redisKey(policy, key), policy.limit, policy.granularityMs, policy.buckets, 1, policy.windowMs)
+      result.current = take.admitted > 0 ? take.count : policy.limit + 1
+      result.ttl = Math.max(1, take.retryMs)
+      result.store = undefined
+      return result
+    }
+    if (this.#held === null) return undefined
+    const fullKey = this.redisKey(policy, key)
+    // a key holding tokens was admitted by Redis since any refusal, so is not blocked
+    const held = this.#held.get(fullKey)
+    if (held === undefined || held.tokens === 0) return undefined
+    if (this.#down || !this.guard.healthy) {
+      // Redis failed since these tokens were reserved: spend none of them on top
+      // of the fallback's quota. The ones already spent count against it.
+      this.#chargeHeld(policy, fullKey, held)
+      return undefined
+    }
+    const now = performance.now()
+    if (now >= held.deadline) return undefined
+    held.arrivals++
+    held.tokens--
+    result.current = ++held.current
+    result.ttl = Math.max(1, Math.ceil(held.retryAt - now))
+    result.store = 'redis'
+    if (held.tokens === 0) this.#refill(policy, fullKey, held)
     return result
   }
 
   /** Takes one request for `key` under `policy`; `cb` gets @fastify/rate-limit's `{ current, ttl }`. */
   take (policy: Policy, key: string, cb: Callback): void {
-    const local = this.takeLocal(policy, key)
-    if (local !== undefined) {
-      cb(null, { current: local.current, ttl: local.ttl })
+    const now = this.takeNow(policy, key)
+    if (now !== undefined) {
+      cb(null, { current: now.current, ttl: now.ttl, store: now.store })
       return
     }
+    this.takeRedis(policy, key, cb)
+  }
+
+  /** `take` after `takeNow` returned undefined: through Redis (batched per key), the local block, or the fallback. */
+  takeRedis (policy: Policy, key: string, cb: Callback): void {
     const fullKey = this.redisKey(policy, key)
-    // tokens held first: a key holding tokens was admitted by Redis since any refusal, so is not blocked
     const held = this.#held?.get(fullKey)
-    if (held !== undefined) {
-      held.arrivals++
-      if (held.tokens > 0) {
-        const now = performance.now()
-        if (this.#down || !(this.guard as RedisGuard).healthy) {
-          // Redis failed since these tokens were reserved: spend none of them on top
-          // of the fallback's quota. The ones already spent count against it.
-          this.#chargeHeld(policy, fullKey, held)
-        } else if (now < held.deadline) {
-          held.tokens--
-          const result: StoreResult = { current: ++held.current, ttl: Math.max(1, Math.ceil(held.retryAt - now)), store: 'redis' }
-          if (held.tokens === 0) this.#refill(policy, fullKey, held)
-          cb(null, result)
-          return
-        }
-      }
-    }
+    if (held !== undefined) held.arrivals++
     if (this.#blocked !== null) {
       const left = this.#blocked.getRemainingTTL(fullKey)
       if (left > 0) {
