@@ -1,13 +1,13 @@
 import fastifyCookie from '@fastify/cookie'
-import fastifySession from '@fastify/session'
+import type {} from '@fastify/session'
 import { useRedis } from '@headroom/core'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler, onSendHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { encode } from './codec.js'
 import { CachingSigner } from './signer.js'
 import { createMetrics } from './metrics.js'
 import { MAX_PROBE_BACKOFF_MS, normalizeOptions, type SessionOptions } from './options.js'
-import { HeadroomStore, kSnapshot, type UserSession } from './store.js'
+import { kLoadedExpiry, Session, type Cookie, type CookieInit, type SessionContext } from './session.js'
+import { HeadroomStore, type UserSession } from './store.js'
 
 /**
  * The data a session holds. Extend it to type your own fields:
@@ -52,11 +52,6 @@ declare module 'fastify' {
 /** What to do when a Secure cookie meets a plain-http request (in the warning, and documented in the README). */
 export const INSECURE_COOKIE_HINT = 'behind a TLS-terminating proxy, make it send X-Forwarded-Proto: https and trust it with Fastify\'s trustProxy (its addresses); serve https yourself; or use cookie.secure: \'auto\' outside production'
 
-/** set on a session read from the store: the expiry it had when the request started */
-const kLoadedExpiry = Symbol('headroom.session.loadedExpiry')
-
-type Stateful = Record<symbol, unknown> & { cookie?: { originalExpires?: Date } }
-
 const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
   const options = normalizeOptions(opts)
   const log = fastify.log.child({ plugin: '@headroom/session' })
@@ -99,76 +94,127 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
   await store.start(options.connectTimeoutMs)
 
   if (!fastify.hasPlugin('@fastify/cookie')) await fastify.register(fastifyCookie)
-  await fastify.register(fastifySession, {
-    secret: new CachingSigner(options.secrets, options.fallbackMax),
-    // the contract's types want @fastify/session's own Session class; the store reads plain data
-    store: store as never,
-    // during a Cluster master's failover, new sessions (logins) get an id whose slot a live master serves
-    idGenerator: store.newId,
-    cookieName: options.cookieName,
-    // an unchanged session is neither saved nor re-sent; the TTL is extended by touch below
-    saveUninitialized: false,
-    rolling: false,
-    cookie: {
-      maxAge: options.maxAge,
-      path: options.cookie.path,
-      ...(options.cookie.domain !== undefined ? { domain: options.cookie.domain } : {}),
-      sameSite: options.cookie.sameSite,
-      secure: options.cookie.secure,
-      httpOnly: options.cookie.httpOnly,
-      partitioned: options.cookie.partitioned
-    }
-  })
 
   const { cookieName, maxAge, touchAfter } = options
+  const signer = new CachingSigner(options.secrets, options.fallbackMax)
+  const cookieOpts: CookieInit = {
+    maxAge,
+    path: options.cookie.path,
+    ...(options.cookie.domain !== undefined ? { domain: options.cookie.domain } : {}),
+    sameSite: options.cookie.sameSite,
+    secure: options.cookie.secure,
+    httpOnly: options.cookie.httpOnly,
+    partitioned: options.cookie.partitioned
+  }
+  // during a Cluster master's failover, new sessions (logins) get an id whose slot a live master serves
+  const context: SessionContext = { store: store as SessionContext['store'], signer, newId: store.newId, cookie: cookieOpts }
+  const cookiePath = options.cookie.path
 
-  // Runs after @fastify/session's onRequest: remembers what the request read,
-  // so a save writes only the fields this request changed.
-  const remember: onRequestHookHandler = (request, _reply, done) => {
-    const session = request.session as unknown as Stateful | null
-    const expires = session?.cookie?.originalExpires
-    if (session && expires instanceof Date) {
-      session[kSnapshot] = encode(session)
-      session[kLoadedExpiry] = expires.getTime()
+  // request.session: what the cookie names, read from the store, else a new (unsaved) session
+  const load = (value: string | undefined, request: FastifyRequest, opts: CookieInit, done: (err?: Error) => void): void => {
+    const unsigned = value ? signer.unsign(value) : null
+    if (unsigned === null || !unsigned.valid || unsigned.value === null) {
+      request.session = new Session(context, request, opts) as never
+      done()
+      return
     }
-    done()
+    const id = unsigned.value
+    store.get(id, (err, stored) => {
+      if (err) {
+        // the store answers null, never an error: this is the contract's ENOENT, kept for custom stores
+        if ((err as { code?: string }).code !== 'ENOENT') return done(err)
+        stored = null
+      }
+      if (!stored) {
+        request.session = new Session(context, request, opts) as never
+        done()
+        return
+      }
+      // a cookie signed by an older secret gets the newest signature (re-issued in onSend)
+      const session = new Session(context, request, opts, stored as never, id, unsigned.renew ? undefined : value)
+      const expiry = session[kLoadedExpiry]
+      if (expiry !== undefined && expiry <= Date.now()) {
+        session.regenerate((e) => done(e ?? undefined))
+        return
+      }
+      request.session = session as never
+      done()
+    })
+  }
+
+  fastify.decorate('decryptSession', (value: string, request: FastifyRequest, opts: CookieInit | ((err?: Error) => void), callback?: (err?: Error) => void) => {
+    if (typeof opts === 'function') load(value, request, cookieOpts, opts)
+    else load(value, request, { ...cookieOpts, ...opts }, callback as (err?: Error) => void)
+  })
+  fastify.decorateRequest('sessionStore', { getter: () => store as never })
+  fastify.decorateRequest('session', null as never)
+
+  const onRequest: onRequestHookHandler = (request, _reply, done) => {
+    request.session = {} as never
+    if (!onPath(request.raw.url ?? '/', cookiePath)) {
+      done()
+      return
+    }
+    load(request.cookies[cookieName], request, cookieOpts, done)
   }
 
   const sendCookie = (request: FastifyRequest, reply: FastifyReply) => {
     const session = request.session
-    reply.setCookie(cookieName, session.encryptedSessionId, session.cookie as never)
+    // the attributes, not the Cookie object (whose expiry lives behind accessors), as @fastify/session sends them
+    reply.setCookie(cookieName, session.encryptedSessionId, (session.cookie as unknown as Cookie).toJSON() as never)
   }
 
-  // @fastify/session neither saves nor sends a Secure cookie on a request
-  // that arrived over http, and says nothing: behind a TLS-terminating proxy
-  // that does not send X-Forwarded-Proto (or is not trusted), every login
-  // "works" and the next request is logged out. Say so, once per instance.
+  // A Secure cookie is neither saved nor sent on a request that arrived over
+  // http (as @fastify/session does): behind a TLS-terminating proxy that does
+  // not send X-Forwarded-Proto (or is not trusted), every login "works" and
+  // the next request is logged out. Say so, once per instance.
   let warnedInsecure = false
   const warnInsecure = (request: FastifyRequest) => {
     warnedInsecure = true
     log.warn({ protocol: request.protocol, hint: INSECURE_COOKIE_HINT }, 'a Secure session cookie was not sent because this request arrived over http; logged once per instance')
   }
 
-  // Runs after @fastify/session's onSend, which saved a modified session.
-  const touch: onSendHookHandler = (request, reply, _payload, done) => {
-    const session = request.session as typeof request.session | null
-    if (!warnedInsecure && session !== null && session.cookie.secure === true && request.protocol !== 'https' && session.isModified()) {
-      warnInsecure(request)
-    }
+  // Saves a modified session (only that: rolling false, saveUninitialized false), then extends
+  // the TTL of an unchanged one once `touchAfter` has passed, and keeps the cookie in step.
+  const onSend: onSendHookHandler = (request, reply, _payload, done) => {
+    const session = request.session as unknown as Session | null
+    const sent = request.cookies?.[cookieName]
     if (session === null) {
       // destroyed in this request: the browser forgets the id too
       // a request refused before @fastify/cookie's hook ran (load shedding) has no parsed cookies
-      if (request.cookies?.[cookieName] !== undefined) reply.clearCookie(cookieName, { path: options.cookie.path, domain: options.cookie.domain })
+      if (sent !== undefined) reply.clearCookie(cookieName, { path: cookiePath, domain: options.cookie.domain })
       done()
       return
     }
-    const loadedExpiry = (session as unknown as Stateful)[kLoadedExpiry] as number | undefined
+    if (!(session instanceof Session)) {
+      // outside the cookie's path: no session
+      done()
+      return
+    }
+    const modified = session.isModified()
+    const insecure = session.secureCookie === true && request.protocol !== 'https'
+    if (!modified || insecure) {
+      if (insecure && modified && !warnedInsecure) warnInsecure(request)
+      if (sent && sent !== session.encryptedSessionId) reply.clearCookie(cookieName, { domain: options.cookie.domain, path: cookiePath })
+      if (session.isSaved()) sendCookie(request, reply)
+      touch(request, reply, session, sent, done)
+      return
+    }
+    session.save((err) => {
+      if (err) return done(err)
+      sendCookie(request, reply)
+      done()
+    })
+  }
+
+  const touch = (request: FastifyRequest, reply: FastifyReply, session: Session, sent: string | undefined, done: (err?: Error) => void): void => {
+    const loadedExpiry = session[kLoadedExpiry]
     if (loadedExpiry === undefined || session.isSaved()) {
       done()
       return
     }
-    // @fastify/session clears a cookie signed by an older (still accepted) secret; re-issue it signed by the newest
-    const resign = request.cookies?.[cookieName] !== session.encryptedSessionId
+    // a cookie signed by an older (still accepted) secret was cleared above: re-issue it signed by the newest
+    const resign = sent !== session.encryptedSessionId
     if (loadedExpiry - Date.now() > maxAge - touchAfter) {
       if (resign) sendCookie(request, reply)
       done()
@@ -181,8 +227,8 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
     }, done)
   }
 
-  fastify.addHook('onRequest', remember)
-  fastify.addHook('onSend', touch)
+  fastify.addHook('onRequest', onRequest)
+  fastify.addHook('onSend', onSend)
 
   const manager: SessionManager = {
     list: (userId) => store.listUser(String(userId)),
@@ -196,6 +242,15 @@ const plugin: FastifyPluginAsync<SessionOptions> = async (fastify, opts) => {
   fastify.addHook('onClose', async () => {
     await store.close()
   })
+}
+
+/** @fastify/session's path match: the cookie's path, or below it */
+function onPath (url: string, cookiePath: string): boolean {
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  if (path === cookiePath) return true
+  if (path.length <= cookiePath.length || !path.startsWith(cookiePath)) return false
+  return path[cookiePath.length] === '/' || cookiePath.endsWith('/')
 }
 
 export const headroomSession = fp(plugin, {
