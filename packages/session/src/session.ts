@@ -7,6 +7,9 @@
  * signs the id again; here `isModified()` compares the session's fields with
  * the JSON the request read (what the store writes anyway), the Cookie is
  * built on first use, and the id's signature is the cookie the request sent.
+ *
+ * Copyright (c) 2017-2020 Denis Fäcke; (c) 2021-present The Fastify team (MIT:
+ * the notice is in this package's LICENSE).
  */
 import type { FastifyRequest } from 'fastify'
 import { encode, type Fields } from './codec.js'

@@ -109,7 +109,11 @@ t.test('package metadata a registry user expects', async (t) => {
       t.notMatch(String(range), /^workspace:/, `${at}: ${name} has a registry range (${String(range)})`)
       if (name.startsWith('@headroom/')) t.equal(name, '@headroom/core', `${at}: depends on no headroom package but core (each plugin works alone)`)
     }
-    t.equal(readFileSync(join(ROOT, 'packages', p, 'LICENSE'), 'utf8'), readFileSync(join(ROOT, 'LICENSE'), 'utf8'), `${at}: LICENSE is the repository's`)
+    // the repository's licence, then the notices of code a package derives from (session: @fastify/session's)
+    const license = readFileSync(join(ROOT, 'packages', p, 'LICENSE'), 'utf8')
+    const repository = readFileSync(join(ROOT, 'LICENSE'), 'utf8')
+    t.equal(license.slice(0, repository.length), repository, `${at}: LICENSE begins with the repository's`)
+    if (p === 'session') t.match(license, /derived from @fastify\/session[\s\S]*Copyright \(c\) 2021-present The Fastify team/, `${at}: LICENSE carries @fastify/session's notice`)
   }
 })
 
