@@ -25,6 +25,8 @@ export function exportedMetrics (): Exported {
     let text: string
     try { text = readFileSync(join(packages, pkg, 'src/metrics.ts'), 'utf8') } catch { continue }
     for (const m of text.matchAll(/(?:name: |name = |metric\(registry, |histogram\(|counter\(|gauge\()'([a-z_:][a-z0-9_:]*)'/g)) names.add(m[1]!)
+    // any other way of declaring one (ratelimit: tallied('…', …)): a metrics file names no other headroom_ string
+    for (const m of text.matchAll(/'(headroom_[a-z0-9_]+)'/g)) names.add(m[1]!)
     // pool: histogram('…'); cache: new Histogram({ name: '…' })
     for (const m of text.matchAll(/histogram\('([a-z0-9_]+)'/g)) histograms.add(m[1]!)
     for (const m of text.matchAll(/new Histogram\(\{\s*name: '([a-z0-9_]+)'/g)) histograms.add(m[1]!)
