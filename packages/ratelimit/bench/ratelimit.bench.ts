@@ -11,23 +11,19 @@ const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
  * read by the same key function in every variant (servers/client-key.ts).
  * @fastify/rate-limit sends one EVALSHA per request; headroom sends one
  * script call per client per event-loop turn, however many of that client's
- * requests arrived in it, and a client it sees often reserves tokens for the
- * requests it expects within the lease (headroom-redis-reserve-off: without
- * reservation, as before it). The headroom server prints its Redis calls per
- * request on stderr.
+ * requests arrived in it — which is why the number of clients is the shape
+ * that matters.
  */
 function scenario (name: string, shape: string, requests: () => BenchRequest[], checks: Check[]): HttpScenario {
-  return defineScenario<HttpScenario>({
+  return defineScenario({
     kind: 'http',
     name,
-    description: `GET / counted by a rate limiter, ${shape}: bare Fastify, @fastify/rate-limit + Redis store, @headroom/ratelimit + Redis (token reservation on, and off), @headroom/ratelimit local.`,
+    description: `GET / counted by a rate limiter, ${shape}: bare Fastify, @fastify/rate-limit + Redis store, @headroom/ratelimit + Redis, @headroom/ratelimit local.`,
     baseline: 'bare',
     variants: [
       { name: 'bare', server: server('bare') },
       { name: '@fastify/rate-limit-redis', server: server('fastify-rate-limit-redis') },
       { name: 'headroom-redis', server: server('headroom'), env: { RL_MODE: 'redis' } },
-      // the same without token reservation: one token per request (as before it), the "before" in the same run
-      { name: 'headroom-redis-reserve-off', server: server('headroom'), env: { RL_MODE: 'redis', RL_RESERVE: 'off' } },
       { name: 'headroom-local', server: server('headroom'), env: { RL_MODE: 'local' } }
     ],
     // autocannon starts every connection at the list's first request, but the
@@ -56,15 +52,11 @@ function scenario (name: string, shape: string, requests: () => BenchRequest[], 
 
 export default [
   // The headline: 1,000 clients. Issue #18's goal is headroom Redis >= 1.5 x
-  // @fastify/rate-limit's Redis store here. Calls per request follow each
-  // client's rate (req/s / 1,000 here) times the lease. Full runs 2026-12-02:
-  // 0.96 x at 0.12-0.17 calls per request (17:22, load average 4-11), 0.89 x
-  // and 0.79 x on a saturated machine (load average 13-22, clients too slow to
-  // reserve); 1.10-1.20 x reserve-off in all three. The checks are set to
-  // what full runs measured, not to the goal (README: Benchmarks).
+  // @fastify/rate-limit's Redis store here; it measured 0.97 and 0.81 (two
+  // full runs, 2026-12-01), so the check guards the lower level minus the
+  // bare-vs-bare noise (0.9-1.1), not the goal (README: Benchmarks).
   scenario('ratelimit-1k-clients', '1,000 distinct clients (x-client-id), uniform', () => uniform(1_000), [
-    { variant: 'headroom-redis', against: '@fastify/rate-limit-redis', min: 0.75 },
-    { variant: 'headroom-redis', against: 'headroom-redis-reserve-off', min: 1.0 }
+    { variant: 'headroom-redis', against: '@fastify/rate-limit-redis', min: 0.7 }
   ]),
   // reported, not checked: measured in quick runs only so far
   scenario('ratelimit-10k-clients', '10,000 distinct clients, uniform', () => uniform(10_000), []),

@@ -119,12 +119,7 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     localDivisor: options.localDivisor,
     localMaxKeys: options.localMaxKeys,
     blockMaxKeys: options.blockMaxKeys,
-    reserve: options.reserve,
-    events: {
-      onDecided: (policy, source, n) => metrics.fallback.labels(policy.name, source).inc(n),
-      onCall: (policy) => { metrics.calls(policy).n++ },
-      onTokens: (policy, state, n) => { metrics.tokens(policy, state).n += n }
-    }
+    events: { onDecided: (policy, source, n) => metrics.fallback.labels(policy.name, source).inc(n) }
   })
 
   const identity = clientIdentity(options)
@@ -202,9 +197,9 @@ const plugin: FastifyPluginAsync<HeadroomRateLimitOptions> = async (fastify, opt
     // the request's span, taken now: Redis calls are batched per key, and a
     // batch's callbacks run in the context of the request that sent it
     const span = recordingSpan()
-    const now = engine.takeNow(route.policy, key)
-    if (now !== undefined) decide(route, reply, done, null, now, span)
-    else engine.takeRedis(route.policy, key, (err, result) => { decide(route, reply, done, err, result, span) })
+    const local = engine.takeLocal(route.policy, key)
+    if (local !== undefined) decide(route, reply, done, null, local, span)
+    else engine.take(route.policy, key, (err, result) => { decide(route, reply, done, err, result, span) })
   }
 
   function decide (route: ResolvedRoute, reply: FastifyReply, done: HookHandlerDoneFunction, err: Error | null, result: StoreResult | undefined, span: Span | undefined): void {
@@ -305,8 +300,6 @@ export {
   DEFAULT_PREFIX,
   DEFAULT_LOCAL_MAX_KEYS,
   DEFAULT_BLOCK_MAX_KEYS,
-  DEFAULT_RESERVE_MAX_TOKENS,
-  DEFAULT_RESERVE_LEASE_MS,
   DEFAULT_STATIC_PREFIXES,
   DEFAULT_STATIC_EXTENSIONS,
   DEFAULT_SKIP_PATHS,

@@ -2,8 +2,6 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import { metric } from '@headroom/core'
 
 export type Outcome = 'allowed' | 'limited'
-/** What became of reserved tokens: taken in Redis, spent here, given back, or left to age out. */
-export type TokenState = 'reserved' | 'spent' | 'returned' | 'expired'
 
 /**
  * A counter bumped on the request path as a plain number and added to the
@@ -48,11 +46,13 @@ function tally (registry: Registry, counter: Counter, name: string, labels: Reco
  * route pattern with an inline limit), `outcome` and `source` a few fixed values.
  */
 export function createMetrics (registry: Registry, inFallback: () => boolean) {
-  /** a counter fed by tallies, drained when scraped */
-  const tallied = (name: string, help: string, labelNames: string[]) => metric(registry, name, (registers) => new Counter({
-    name, help, labelNames, registers, collect: drained(registry, name)
+  const requests = metric(registry, 'headroom_ratelimit_requests_total', (registers) => new Counter({
+    name: 'headroom_ratelimit_requests_total',
+    help: 'Requests counted by the rate limiter, by policy and outcome (allowed | limited).',
+    labelNames: ['policy', 'outcome'],
+    registers,
+    collect: drained(registry, 'headroom_ratelimit_requests_total')
   }))
-  const requests = tallied('headroom_ratelimit_requests_total', 'Requests counted by the rate limiter, by policy and outcome (allowed | limited).', ['policy', 'outcome'])
   const fallback = metric(registry, 'headroom_ratelimit_fallback_total', (registers) => new Counter({
     name: 'headroom_ratelimit_fallback_total',
     help: 'Requests decided without Redis, by policy and source: local (in-process limiter while Redis is down), open (let through while Redis is down), closed (refused while Redis is down), block (client Redis refused, answered locally until its retry time).',
@@ -67,30 +67,9 @@ export function createMetrics (registry: Registry, inFallback: () => boolean) {
     // every command at once and never opens the circuit, yet every decision is local
     collect (this: Gauge) { this.set(inFallback() ? 1 : 0) }
   }))
-  const calls = tallied('headroom_ratelimit_redis_calls_total',
-    'Script calls to Redis for requests, by policy; divided by headroom_ratelimit_requests_total: Redis calls per request.', ['policy'])
-  const tokens = tallied('headroom_ratelimit_reserved_tokens_total',
-    'Tokens reserved ahead of requests, by policy and state: reserved (counted in Redis for this instance), spent (by a request here), returned (given back unspent with a later call), expired (unspent, counted until they age out).',
-    ['policy', 'state'])
-  // per policy object: a Map lookup on the path of a call, not a label hash
-  const byPolicy = new WeakMap<object, { calls: Tally, tokens: Record<TokenState, Tally> }>()
-  const of = (policy: { name: string }) => {
-    let entry = byPolicy.get(policy)
-    if (entry === undefined) {
-      const state = (s: TokenState) => tally(registry, tokens, 'headroom_ratelimit_reserved_tokens_total', { policy: policy.name, state: s })
-      entry = {
-        calls: tally(registry, calls, 'headroom_ratelimit_redis_calls_total', { policy: policy.name }),
-        tokens: { reserved: state('reserved'), spent: state('spent'), returned: state('returned'), expired: state('expired') }
-      }
-      byPolicy.set(policy, entry)
-    }
-    return entry
-  }
   return {
     requests: (policy: string, outcome: Outcome): Tally =>
       tally(registry, requests, 'headroom_ratelimit_requests_total', { policy, outcome }),
-    calls: (policy: { name: string }): Tally => of(policy).calls,
-    tokens: (policy: { name: string }, state: TokenState): Tally => of(policy).tokens[state],
     fallback
   }
 }

@@ -111,16 +111,6 @@ export interface HeadroomRateLimitOptions {
    * `false` disables it. @default { maxKeys: DEFAULT_BLOCK_MAX_KEYS }
    */
   localBlock?: false | { maxKeys?: number }
-  /**
-   * Token reservation (with Redis): an instance that sees a key often takes
-   * several tokens in one script call and spends them itself for at most
-   * `leaseMs` (capped at a tenth of the window or one sub-window, whichever
-   * is longer), sized from the key's recent rate on
-   * this instance, at most `maxTokens`, and never more than a quarter of what
-   * is left of the limit. `false`: one token per request.
-   * @default { maxTokens: DEFAULT_RESERVE_MAX_TOKENS, leaseMs: DEFAULT_RESERVE_LEASE_MS }
-   */
-  reserve?: false | { maxTokens?: number, leaseMs?: number }
   /** `false`: count static assets too @default { prefixes, extensions } */
   staticAssets?: false | StaticAssetOptions
   /** exact paths never counted (health probes) @default DEFAULT_SKIP_PATHS */
@@ -149,10 +139,6 @@ export const DEFAULT_PREFIX = 'headroom:rl:'
 export const DEFAULT_LOCAL_MAX_KEYS = 20_000
 /** @default 10000 */
 export const DEFAULT_BLOCK_MAX_KEYS = 10_000
-/** @default 64 */
-export const DEFAULT_RESERVE_MAX_TOKENS = 64
-/** @default 5000 (capped at a tenth of the policy's window or one sub-window, whichever is longer) */
-export const DEFAULT_RESERVE_LEASE_MS = 5000
 /** @default ['/static/', '/assets/', '/public/'] */
 export const DEFAULT_STATIC_PREFIXES = ['/static/', '/assets/', '/public/']
 /** @default scripts, styles, source maps, images, fonts, favicon */
@@ -199,8 +185,6 @@ export interface NormalizedOptions {
   localDivisor: number
   localMaxKeys: number
   blockMaxKeys: number
-  /** null: reservation off */
-  reserve: { maxTokens: number, leaseMs: number } | null
   staticPrefixes: string[]
   staticExtensions: Set<string>
   skipPaths: Set<string>
@@ -327,7 +311,6 @@ const KNOWN: OptionNames<HeadroomRateLimitOptions> = {
   localDivisor: true,
   localMaxKeys: true,
   localBlock: true,
-  reserve: true,
   staticAssets: true,
   skipPaths: true,
   skipMethods: true,
@@ -396,10 +379,6 @@ export function normalizeOptions (opts: HeadroomRateLimitOptions = {}): Normaliz
   if (localBlock !== false && (typeof localBlock !== 'object' || localBlock === null)) {
     throw new InvalidOption('localBlock', 'expected false or { maxKeys }')
   }
-  const reserve = opts.reserve ?? {}
-  if (reserve !== false && (typeof reserve !== 'object' || reserve === null)) {
-    throw new InvalidOption('reserve', 'expected false or { maxTokens, leaseMs }')
-  }
   const staticAssets = opts.staticAssets ?? {}
   if (staticAssets !== false && (typeof staticAssets !== 'object' || staticAssets === null)) {
     throw new InvalidOption('staticAssets', 'expected false or { prefixes, extensions }')
@@ -424,12 +403,6 @@ export function normalizeOptions (opts: HeadroomRateLimitOptions = {}): Normaliz
     localDivisor: positiveInt('localDivisor', opts.localDivisor, 1),
     localMaxKeys: positiveInt('localMaxKeys', opts.localMaxKeys, DEFAULT_LOCAL_MAX_KEYS),
     blockMaxKeys: localBlock === false ? 0 : positiveInt('localBlock.maxKeys', localBlock.maxKeys, DEFAULT_BLOCK_MAX_KEYS),
-    reserve: reserve === false
-      ? null
-      : {
-          maxTokens: positiveInt('reserve.maxTokens', reserve.maxTokens, DEFAULT_RESERVE_MAX_TOKENS),
-          leaseMs: positiveInt('reserve.leaseMs', reserve.leaseMs, DEFAULT_RESERVE_LEASE_MS)
-        },
     staticPrefixes: staticAssets === false ? [] : stringList('staticAssets.prefixes', staticAssets.prefixes, DEFAULT_STATIC_PREFIXES),
     staticExtensions: new Set(extensions.map((e) => e.replace(/^\./, '').toLowerCase())),
     skipPaths: new Set(stringList('skipPaths', opts.skipPaths, DEFAULT_SKIP_PATHS)),

@@ -35,28 +35,3 @@ export async function burst (apps: FastifyInstance[], n: number, url = '/', head
 export function count (codes: number[], code: number): number {
   return codes.filter((c) => c === code).length
 }
-
-/** One request of a log: when it was sent and answered (performance.now()), and its status. */
-export interface Entry { sent: number, recv: number, status: number }
-
-/**
- * The most admissions any closed window of length `w` certainly contains: an
- * admission happened between its request's send and receive times, so a
- * request sent at or after `start` and answered by `start + w` was admitted
- * inside [start, start + w]. Every admitted request's send time is tried as a
- * start. Sound (never blames a correct limiter), and a fixed window's burst
- * across its boundary shows up at once.
- */
-export function maxInWindow (log: Entry[], w: number): number {
-  const admitted = log.filter((e) => e.status === 200).sort((a, b) => a.sent - b.sent)
-  let max = 0
-  for (let i = 0; i < admitted.length; i++) {
-    const start = (admitted[i] as Entry).sent
-    let inside = 0
-    for (let j = i; j < admitted.length && (admitted[j] as Entry).sent <= start + w; j++) {
-      if ((admitted[j] as Entry).recv <= start + w) inside++
-    }
-    if (inside > max) max = inside
-  }
-  return max
-}

@@ -8,8 +8,7 @@ import { buildApp, ready, redisClient } from './helpers.js'
 t.test('1,000 requests each for /static/app.js and /favicon.ico leave the client\'s count unchanged', async (t) => {
   const { prefix, url } = await isolatedRedis(t)
   const redis = await ready(redisClient(t, url))
-  // reserve: false: Redis's count is then exactly the requests counted (reserved tokens would add to it)
-  const app = await buildApp(t, { redis, prefix, limit: 500, reserve: false }, (app) => {
+  const app = await buildApp(t, { redis, prefix, limit: 500 }, (app) => {
     app.get('/static/*', async () => 'asset')
     app.get('/favicon.ico', async () => 'icon')
     app.get('/bundle/*', async () => 'asset')
@@ -63,8 +62,7 @@ t.test('static skipping can be configured or turned off', async (t) => {
 t.test('literal routes keep every skip rule that can reach them, whatever the case and slashes', async (t) => {
   const { prefix, url } = await isolatedRedis(t)
   const redis = await ready(redisClient(t, url))
-  // reserve: false: Redis's count is then exactly the requests counted
-  const app = await buildApp(t, { redis, prefix, skip: (request) => request.headers['x-internal'] === '1', reserve: false }, (app) => {
+  const app = await buildApp(t, { redis, prefix, skip: (request) => request.headers['x-internal'] === '1' }, (app) => {
     app.get('/HEALTH', async () => 'up')
     app.get('/Static', async () => 'index')
     app.get('/users', async () => 'users')

@@ -31,7 +31,7 @@ t.test('a private Redis killed under load: local limits hold, no 5xx, nobody wai
   const server = await startRedis(t)
   const redis = await ready(redisClient(t, server.url))
   const app = testApp(t)
-  await app.register(headroomRateLimit, { redis, limit: LIMIT, window: '1m', commandTimeoutMs: COMMAND_TIMEOUT_MS, resetTimeoutMs: 200, reserve: false })
+  await app.register(headroomRateLimit, { redis, limit: LIMIT, window: '1m', commandTimeoutMs: COMMAND_TIMEOUT_MS, resetTimeoutMs: 200 })
   app.get('/', async () => ({ ok: true }))
   await app.listen({ port: 0, host: '127.0.0.1' })
   const port = (app.server.address() as import('node:net').AddressInfo).port

@@ -21,7 +21,6 @@ const ALL: { [K in keyof Required<HeadroomRateLimitOptions>]: undefined } = {
   localDivisor: undefined,
   localMaxKeys: undefined,
   localBlock: undefined,
-  reserve: undefined,
   staticAssets: undefined,
   skipPaths: undefined,
   skipMethods: undefined,
